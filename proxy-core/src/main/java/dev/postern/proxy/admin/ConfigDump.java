@@ -1,0 +1,93 @@
+package dev.postern.proxy.admin;
+
+import dev.postern.config.runtime.Backend;
+import dev.postern.config.runtime.BindKey;
+import dev.postern.config.runtime.Endpoint;
+import dev.postern.config.runtime.ListenerRoutes;
+import dev.postern.config.runtime.PortTable;
+import dev.postern.config.runtime.RouteAction;
+import dev.postern.config.runtime.RouteEntry;
+import dev.postern.config.runtime.RouteTable;
+import dev.postern.config.runtime.VirtualHost;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A readable, JSON-shaped dump of a compiled route table, for {@code /config_dump} and golden files. Holds no
+ * secrets today; when TLS arrives, key material is never dumped.
+ */
+public final class ConfigDump {
+    private ConfigDump() {
+    }
+
+    /** Dumps a table as plain maps and lists. */
+    public static Map<String, Object> of(RouteTable t) {
+        final Map<String, Object> out = new LinkedHashMap<>();
+        out.put("version", t.version());
+        final Map<String, Object> ports = new LinkedHashMap<>();
+        t.ports().entrySet().stream().sorted(Map.Entry.comparingByKey(
+                java.util.Comparator.comparing(BindKey::toString))).forEach(e -> ports.put(e.getKey().toString(),
+                port(e.getValue())));
+        out.put("sockets", ports);
+        return out;
+    }
+
+    private static Map<String, Object> port(PortTable p) {
+        final Map<String, Object> m = new LinkedHashMap<>();
+        m.put("protocol", p.protocol());
+        final Map<String, Object> ls = new LinkedHashMap<>();
+        for (Map.Entry<String, ListenerRoutes> e : p.listeners().entries().entrySet()) {
+            final Map<String, Object> l = new LinkedHashMap<>();
+            l.put("listener", e.getValue().name());
+            final Map<String, Object> hosts = new LinkedHashMap<>();
+            for (Map.Entry<String, VirtualHost> h : e.getValue().hosts().entries().entrySet()) {
+                final List<Object> routes = new ArrayList<>();
+                for (RouteEntry r : h.getValue().routes()) {
+                    final Map<String, Object> rm = new LinkedHashMap<>();
+                    rm.put("match", r.describe());
+                    rm.put("action", action(r.action()));
+                    routes.add(rm);
+                }
+                hosts.put(h.getKey(), routes);
+            }
+            l.put("virtualHosts", hosts);
+            ls.put(e.getKey(), l);
+        }
+        m.put("listeners", ls);
+        return m;
+    }
+
+    private static Object action(RouteAction a) {
+        return switch (a) {
+            case RouteAction.Direct d -> Map.of("direct", d.status(), "reason", d.reason());
+            case RouteAction.Redirect r -> Map.of("redirect", r.statusCode(), "scheme", String.valueOf(r.scheme()),
+                    "hostname", String.valueOf(r.hostname()), "port", String.valueOf(r.port()));
+            case RouteAction.Forward f -> {
+                final List<Object> bs = new ArrayList<>();
+                int prev = 0;
+                for (int i = 0; i < f.backends().size(); i++) {
+                    final int w = f.cumulativeWeights()[i] - prev;
+                    prev = f.cumulativeWeights()[i];
+                    final Map<String, Object> b = new LinkedHashMap<>();
+                    b.put("weight", w);
+                    switch (f.backends().get(i)) {
+                        case Backend.Forward c -> {
+                            b.put("cluster", c.cluster().name());
+                            b.put("protocol", c.cluster().protocol().name());
+                            b.put("endpoints", c.cluster().endpoints().stream().map(Endpoint::toString).toList());
+                        }
+                        case Backend.Invalid inv -> {
+                            b.put("invalid", inv.reason());
+                            b.put("status", inv.status());
+                        }
+                    }
+                    bs.add(b);
+                }
+                yield Map.of("forward", bs);
+            }
+        };
+    }
+}

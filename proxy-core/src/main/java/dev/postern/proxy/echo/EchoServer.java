@@ -1,0 +1,241 @@
+package dev.postern.proxy.echo;
+
+import static java.util.Objects.requireNonNull;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.util.DefaultIndenter;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import com.fasterxml.jackson.core.util.Separators;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectWriter;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpObject;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An echo backend compatible with the upstream Gateway API conformance suite's {@code echo-basic}: it answers
+ * every request with JSON describing what it received ({@code path} as the raw request URI, {@code host},
+ * {@code method}, {@code proto}, {@code headers} with Go-canonical names and without Host, {@code namespace},
+ * {@code ingress}, {@code service}, {@code pod}, {@code httpPort}), honours {@code X-Echo-Set-Header}, and serves
+ * {@code /health} and {@code /status/NNN}. Request bodies are read and dropped as they stream, so any size works.
+ *
+ * <p>The quickstart runs it in-process, and the conformance harness starts one per replica.
+ */
+public final class EchoServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(EchoServer.class);
+    /** Indented like Go's {@code json.MarshalIndent(v, "", " ")}. */
+    private static final ObjectWriter JSON = new ObjectMapper().writer(
+            new DefaultPrettyPrinter(Separators.createDefaultInstance()
+                    .withObjectFieldValueSpacing(Separators.Spacing.AFTER)
+                    .withArrayEmptySeparator("").withObjectEmptySeparator(""))
+                    .withObjectIndenter(new DefaultIndenter(" ", "\n"))
+                    .withArrayIndenter(new DefaultIndenter(" ", "\n")));
+    private static final Pattern STATUS = Pattern.compile("^/status/(\\d\\d\\d)$");
+
+    /**
+     * Who this instance says it is.
+     *
+     * @param namespace env NAMESPACE
+     * @param pod env POD_NAME
+     * @param service env SERVICE_NAME
+     * @param ingress env INGRESS_NAME
+     * @param httpPort env HTTP_PORT as reported in the JSON
+     */
+    public record Identity(String namespace, String pod, String service, String ingress, String httpPort) {
+    }
+
+    private final Channel channel;
+    private final Identity id;
+
+    private EchoServer(Channel channel, Identity id) {
+        this.channel = channel;
+        this.id = id;
+    }
+
+    /**
+     * Starts an echo server on {@code address} (port 0 picks one) using the given event loop group.
+     *
+     * @throws InterruptedException if interrupted while binding
+     */
+    public static EchoServer start(EventLoopGroup group, Class<? extends io.netty.channel.ServerChannel> channelClass,
+                                   InetSocketAddress address, Identity id) throws InterruptedException {
+        requireNonNull(id, "id");
+        final Channel ch = new ServerBootstrap().group(group).channel(channelClass)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel c) {
+                        c.pipeline().addLast(new HttpServerCodec(),
+                                new Handler(id));
+                    }
+                }).bind(address).sync().channel();
+        return new EchoServer(ch, id);
+    }
+
+    /** The bound address. */
+    public InetSocketAddress address() {
+        return (InetSocketAddress) channel.localAddress();
+    }
+
+    /** The identity. */
+    public Identity identity() {
+        return id;
+    }
+
+    @Override
+    public void close() {
+        channel.close().awaitUninterruptibly();
+    }
+
+    /** Go's {@code textproto.CanonicalMIMEHeaderKey}: {@code x-foo-bar} becomes {@code X-Foo-Bar}. */
+    static String canonical(String name) {
+        final char[] c = name.toCharArray();
+        boolean upper = true;
+        for (int i = 0; i < c.length; i++) {
+            final char ch = c[i];
+            if (ch == ' ' || ch > 127) {
+                return name; // Go leaves names with spaces or non-ASCII alone
+            }
+            c[i] = upper ? Character.toUpperCase(ch) : Character.toLowerCase(ch);
+            upper = ch == '-';
+        }
+        return new String(c);
+    }
+
+    private static final class Handler extends SimpleChannelInboundHandler<HttpObject> {
+        private final Identity id;
+        private HttpRequest req;
+
+        Handler(Identity id) {
+            this.id = id;
+        }
+
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, HttpObject msg) throws JsonProcessingException {
+            if (msg instanceof HttpRequest r) {
+                if (r.decoderResult().isFailure()) {
+                    respond(ctx, r, HttpResponseStatus.BAD_REQUEST, new byte[0], null);
+                    return;
+                }
+                req = r;
+            }
+            if (msg instanceof LastHttpContent && req != null) {
+                final HttpRequest r = req;
+                req = null;
+                answer(ctx, r);
+            }
+        }
+
+        private void answer(ChannelHandlerContext ctx, HttpRequest r) throws JsonProcessingException {
+            final String uri = r.uri();
+            final String path = collapse(uri.contains("?") ? uri.substring(0, uri.indexOf('?')) : uri);
+            if (path.equals("/health")) {
+                respond(ctx, r, HttpResponseStatus.OK, "OK".getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                        "text/plain; charset=utf-8");
+                return;
+            }
+            if (path.startsWith("/status/")) {
+                final Matcher m = STATUS.matcher(path);
+                final HttpResponseStatus s = m.matches() ? HttpResponseStatus.valueOf(Integer.parseInt(m.group(1)))
+                        : HttpResponseStatus.BAD_REQUEST;
+                respond(ctx, r, s, new byte[0], null);
+                return;
+            }
+            final Map<String, List<String>> headers = new LinkedHashMap<>();
+            for (Map.Entry<String, String> e : r.headers()) {
+                if (e.getKey().equalsIgnoreCase("host")) {
+                    continue;
+                }
+                headers.computeIfAbsent(canonical(e.getKey()), k -> new ArrayList<>()).add(e.getValue());
+            }
+            final Map<String, Object> body = new LinkedHashMap<>();
+            body.put("path", uri);
+            body.put("host", r.headers().get(HttpHeaderNames.HOST, ""));
+            body.put("method", r.method().name());
+            body.put("proto", r.protocolVersion().text());
+            body.put("headers", headers);
+            body.put("namespace", id.namespace());
+            body.put("ingress", id.ingress());
+            body.put("service", id.service());
+            body.put("pod", id.pod());
+            body.put("httpPort", id.httpPort());
+            LOG.info("Echoing back request made to {} to client ({})", uri, ctx.channel().remoteAddress());
+            final FullHttpResponse resp = response(HttpResponseStatus.OK, JSON.writeValueAsBytes(body),
+                    "application/json");
+            resp.headers().set("X-Content-Type-Options", "nosniff");
+            final String set = r.headers().get("X-Echo-Set-Header");
+            if (set != null && !set.isEmpty()) {
+                final Map<String, String> extra = new LinkedHashMap<>();
+                for (String pair : set.split(",")) {
+                    final int colon = pair.indexOf(':');
+                    if (colon <= 0) {
+                        continue;
+                    }
+                    final String n = pair.substring(0, colon).trim();
+                    final String v = pair.substring(colon + 1).trim();
+                    extra.merge(n, v, (a, b) -> a + "," + b);
+                }
+                extra.forEach((n, v) -> resp.headers().set(n, v));
+            }
+            send(ctx, r, resp);
+        }
+
+        private static String collapse(String p) {
+            String s = p;
+            while (s.contains("//")) {
+                s = s.replace("//", "/");
+            }
+            return s;
+        }
+
+        private static FullHttpResponse response(HttpResponseStatus s, byte[] body, String type) {
+            final FullHttpResponse resp = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, s,
+                    Unpooled.wrappedBuffer(body));
+            if (type != null) {
+                resp.headers().set(HttpHeaderNames.CONTENT_TYPE, type);
+            }
+            resp.headers().set(HttpHeaderNames.CONTENT_LENGTH, body.length);
+            return resp;
+        }
+
+        private static void respond(ChannelHandlerContext ctx, HttpRequest r, HttpResponseStatus s, byte[] body,
+                                    String type) {
+            send(ctx, r, response(s, body, type));
+        }
+
+        private static void send(ChannelHandlerContext ctx, HttpRequest r, FullHttpResponse resp) {
+            final boolean keepAlive = HttpUtil.isKeepAlive(r) && !r.decoderResult().isFailure();
+            HttpUtil.setKeepAlive(resp, keepAlive);
+            final var f = ctx.writeAndFlush(resp);
+            if (!keepAlive) {
+                f.addListener(ChannelFutureListener.CLOSE);
+            }
+        }
+    }
+}

@@ -1,0 +1,544 @@
+package dev.postern.proxy.http;
+
+import dev.postern.config.runtime.Backend;
+import dev.postern.config.runtime.BindKey;
+import dev.postern.config.runtime.Cluster;
+import dev.postern.config.runtime.Endpoint;
+import dev.postern.config.runtime.HeaderMutation;
+import dev.postern.config.runtime.PortTable;
+import dev.postern.config.runtime.RouteAction;
+import dev.postern.config.runtime.RouteEntry;
+import dev.postern.config.runtime.RouteTable;
+import dev.postern.config.runtime.VirtualHost;
+import dev.postern.proxy.server.ServerContext;
+import dev.postern.proxy.upstream.PoolKey;
+import dev.postern.proxy.upstream.UpstreamListener;
+import dev.postern.proxy.upstream.UpstreamPool;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpObject;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.util.AsciiString;
+import io.netty.util.ReferenceCountUtil;
+
+import java.net.InetSocketAddress;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * The terminal handler of an HTTP/1.1 downstream connection: one exchange at a time, in order (pipelined requests
+ * wait in the {@code FlowControlHandler} in front of it until the previous exchange is done).
+ *
+ * <p>The exchange pins the published route table once, applies the client-address policy, matches a route,
+ * runs the route's filters, picks a backend by weight and an endpoint round-robin, takes an upstream connection
+ * from this event loop's pool, and relays both bodies with backpressure: the next chunk is read only after the
+ * previous write completed. Expected failures are {@link ProxyError} values answered by {@link LocalReplies}.
+ *
+ * <p>Threading: every method runs on the downstream channel's event loop, which also owns the upstream
+ * connection; there are no locks.
+ */
+public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
+    private static final AsciiString UPSTREAM_SERVICE_TIME = AsciiString.cached("x-envoy-upstream-service-time");
+    /** How much of a request body is read and dropped after a local reply before the connection is closed. */
+    private static final long DRAIN_LIMIT = 1 << 20;
+
+    private final ServerContext sc;
+    private final BindKey bind;
+    private final boolean tls;
+    private ChannelHandlerContext ctx;
+    private Exchange ex;
+    /** The next pipelined request head, when one was released while the current exchange was finishing. */
+    private HttpRequest deferred;
+
+    /**
+     * Creates the handler of one connection.
+     *
+     * @param sc the shared context
+     * @param bind the socket the connection was accepted on, to find its port table
+     * @param tls whether the connection is TLS
+     */
+    public Http1ProxyHandler(ServerContext sc, BindKey bind, boolean tls) {
+        this.sc = sc;
+        this.bind = bind;
+        this.tls = tls;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        ctx.read();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (msg instanceof HttpRequest req) {
+            if (ex != null) {
+                // The next pipelined request; it waits until the current exchange is done. No further read is
+                // issued meanwhile, so at most one head waits here.
+                if (deferred != null || msg instanceof HttpContent) {
+                    ReferenceCountUtil.release(msg);
+                    ctx.close();
+                    return;
+                }
+                deferred = req;
+                return;
+            }
+            startExchange(req);
+        } else if (msg instanceof HttpContent c) {
+            if (ex == null) {
+                c.release();
+                ctx.read();
+                return;
+            }
+            ex.onContent(c);
+        } else {
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    private void startExchange(HttpRequest req) {
+        ex = new Exchange();
+        ex.onHead(req);
+        if (req instanceof HttpContent c) {
+            if (ex != null) {
+                ex.onContent(c);
+            } else {
+                c.release();
+            }
+        }
+    }
+
+    /** Continues with the next request after an exchange completed on a connection kept alive. */
+    private void next() {
+        final HttpRequest d = deferred;
+        if (d != null) {
+            deferred = null;
+            startExchange(d);
+        } else {
+            ctx.read();
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        if (deferred != null) {
+            ReferenceCountUtil.release(deferred);
+            deferred = null;
+        }
+        if (ex != null) {
+            ex.onDownstreamClosed();
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        ctx.close();
+    }
+
+    /** One request/response exchange. */
+    private final class Exchange implements UpstreamListener, UpstreamPool.Callback {
+        private final long startNanos = System.nanoTime();
+        private HttpRequest req;
+        private boolean keepAlive;
+        private RequestHead head;
+        private RouteAction.Filters routeFilters = RouteAction.Filters.NONE;
+        private RouteAction.Filters backendFilters = RouteAction.Filters.NONE;
+        private Cluster cluster;
+        private PoolKey poolKey;
+        private Channel up;
+        private boolean reusedConnection;
+        private boolean requestHasBody;
+        private boolean bodyForwarded;
+        private boolean requestDone;
+        private boolean responseStarted;
+        private boolean responseDone;
+        private boolean draining;
+        private long drained;
+        private boolean headRequest;
+        private long upstreamSentNanos;
+        private boolean finished;
+
+        // ------------------------------------------------------------------------------------------------------
+        // Downstream side
+
+        void onHead(HttpRequest r) {
+            this.req = r;
+            final DecoderResult dr = r.decoderResult();
+            if (dr.isFailure()) {
+                keepAlive = false;
+                final Throwable c = dr.cause();
+                final ProxyError e = c instanceof TooLongHttpLineException ? ProxyError.URI_TOO_LONG
+                        : c instanceof TooLongHttpHeaderException || c instanceof TooLongFrameException
+                        ? ProxyError.HEADERS_TOO_LARGE : ProxyError.BAD_REQUEST;
+                localReply(LocalReplies.of(e, false, ctx.alloc()), true);
+                return;
+            }
+            keepAlive = HttpUtil.isKeepAlive(r);
+            headRequest = r.method().equals(HttpMethod.HEAD);
+            requestHasBody = HttpUtil.isTransferEncodingChunked(r) || HttpUtil.getContentLength(r, 0L) > 0;
+            final HttpHeaders h = r.headers();
+            head = RequestHead.parse(r.method().name(), r.uri(), h.get(HttpHeaderNames.HOST), h);
+            if (head == null) {
+                keepAlive = false;
+                localReply(LocalReplies.of(ProxyError.BAD_REQUEST, false, ctx.alloc()), true);
+                return;
+            }
+            // Pin the table once for the whole exchange.
+            final RouteTable table = sc.config().table();
+            final PortTable port = table.port(bind);
+            final VirtualHost vh = port == null ? null : port.virtualHost(head.host());
+            final RouteEntry route = vh == null ? null : vh.match(head);
+            if (route == null) {
+                error(ProxyError.NO_ROUTE);
+                return;
+            }
+            switch (route.action()) {
+                case RouteAction.Direct d -> localReply(LocalReplies.of(HttpResponseStatus.valueOf(d.status()),
+                        d.body(), keepAlive, ctx.alloc()), true);
+                case RouteAction.Redirect rd -> redirect(rd);
+                case RouteAction.Forward f -> forward(f);
+            }
+        }
+
+        private void forward(RouteAction.Forward f) {
+            final int total = f.totalWeight();
+            if (total <= 0) {
+                error(ProxyError.INVALID_BACKEND);
+                return;
+            }
+            final int idx = f.pick(ThreadLocalRandom.current().nextInt(total));
+            routeFilters = f.filters();
+            backendFilters = f.backendFilters().get(idx);
+            final Backend b = f.backends().get(idx);
+            if (!(b instanceof Backend.Forward bf)) {
+                error(ProxyError.INVALID_BACKEND);
+                return;
+            }
+            cluster = bf.cluster();
+            final int n = cluster.endpoints().size();
+            if (n == 0) {
+                error(ProxyError.NO_HEALTHY_UPSTREAM);
+                return;
+            }
+            final ServerContext.LoopState loop = sc.loop(ctx.channel().eventLoop());
+            final Endpoint ep = cluster.endpoints().get(loop.nextIndex(cluster.name(), n));
+            prepareUpstreamRequest();
+            poolKey = new PoolKey(ep.socketAddress(), cluster.protocol());
+            loop.pool().acquire(poolKey, this, this);
+        }
+
+        /** Mutates the received request into the one sent upstream. */
+        private void prepareUpstreamRequest() {
+            final HttpHeaders h = req.headers();
+            final boolean chunked = HttpUtil.isTransferEncodingChunked(req);
+            final InetSocketAddress peer = (InetSocketAddress) ctx.channel().remoteAddress();
+            sc.forwardedPolicy().apply(h, peer.getAddress(), tls, false);
+            if (chunked) {
+                h.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+                h.remove(HttpHeaderNames.CONTENT_LENGTH);
+            }
+            String pathAndQuery = head.pathAndQuery();
+            for (RouteAction.Filters fs : new RouteAction.Filters[] {routeFilters, backendFilters}) {
+                if (fs == RouteAction.Filters.NONE) {
+                    continue;
+                }
+                mutate(h, fs.requestHeaders());
+                if (fs.hostRewrite() != null) {
+                    h.set(HttpHeaderNames.HOST, fs.hostRewrite());
+                }
+                if (fs.pathRewrite() != null) {
+                    final String p = fs.pathRewrite().apply(head.path());
+                    pathAndQuery = head.query() == null ? p : p + "?" + head.query();
+                }
+            }
+            if (!h.contains(HttpHeaderNames.HOST)) {
+                h.set(HttpHeaderNames.HOST, head.authority());
+            }
+            req.setUri(pathAndQuery);
+            req.setProtocolVersion(HttpVersion.HTTP_1_1);
+        }
+
+        private void redirect(RouteAction.Redirect rd) {
+            final String scheme = rd.scheme() != null ? rd.scheme() : tls ? "https" : "http";
+            final String host = rd.hostname() != null ? rd.hostname() : head.host();
+            final int port;
+            if (rd.port() != null) {
+                port = rd.port();
+            } else if (rd.scheme() != null) {
+                port = scheme.equals("https") ? 443 : 80;
+            } else {
+                port = bind.port();
+            }
+            final boolean defaultPort = (scheme.equals("http") && port == 80) || (scheme.equals("https")
+                    && port == 443);
+            final String path = rd.path() == null ? head.path() : rd.path().apply(head.path());
+            final String location = scheme + "://" + host + (defaultPort ? "" : ":" + port) + path
+                    + (head.query() == null ? "" : "?" + head.query());
+            final FullHttpResponse r = LocalReplies.of(HttpResponseStatus.valueOf(rd.statusCode()), "", keepAlive,
+                    ctx.alloc());
+            r.headers().set(HttpHeaderNames.LOCATION, location);
+            mutate(r.headers(), rd.responseHeaders());
+            localReply(r, true);
+        }
+
+        void onContent(HttpContent c) {
+            final boolean last = c instanceof LastHttpContent;
+            if (draining || up == null) {
+                drained += c.content().readableBytes();
+                c.release();
+                if (drained > DRAIN_LIMIT) {
+                    keepAlive = false;
+                    ctx.close();
+                    return;
+                }
+                if (last) {
+                    requestDone = true;
+                    maybeFinish();
+                } else {
+                    ctx.read();
+                }
+                return;
+            }
+            if (c.content().isReadable()) {
+                bodyForwarded = true;
+            }
+            final Channel u = up;
+            u.writeAndFlush(c).addListener((ChannelFutureListener) f -> {
+                if (!f.isSuccess()) {
+                    return; // the upstream handler reports the close
+                }
+                if (last) {
+                    requestDone = true;
+                    maybeFinish();
+                } else {
+                    ctx.read();
+                }
+            });
+        }
+
+        void onDownstreamClosed() {
+            if (up != null) {
+                sc.loop(ctx.channel().eventLoop()).pool().discard(up);
+                up = null;
+            }
+            finished = true;
+            ex = null;
+        }
+
+        // ------------------------------------------------------------------------------------------------------
+        // Upstream side
+
+        @Override
+        public void onAcquired(Channel ch, boolean reused) {
+            if (finished || !ctx.channel().isActive()) {
+                sc.loop(ctx.channel().eventLoop()).pool().discard(ch);
+                return;
+            }
+            up = ch;
+            reusedConnection = reused;
+            upstreamSentNanos = System.nanoTime();
+            ch.writeAndFlush(req);
+            ch.read();
+            if (requestDone) {
+                // A retry after a stale pooled connection: the (empty) body was already read.
+                ch.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+            } else {
+                ctx.read();
+            }
+        }
+
+        @Override
+        public void onFailed(Throwable cause) {
+            if (finished) {
+                return;
+            }
+            error(ProxyError.UPSTREAM_CONNECT_FAILURE);
+        }
+
+        @Override
+        public void onUpstreamRead(HttpObject msg) {
+            if (finished) {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
+            final Channel u = up;
+            if (msg instanceof HttpResponse resp) {
+                if (resp.decoderResult().isFailure()) {
+                    ReferenceCountUtil.release(msg);
+                    dropUpstream();
+                    if (!responseStarted) {
+                        error(ProxyError.UPSTREAM_PROTOCOL_ERROR);
+                    } else {
+                        ctx.close();
+                    }
+                    return;
+                }
+                if (resp.status().codeClass() == io.netty.handler.codec.http.HttpStatusClass.INFORMATIONAL) {
+                    ReferenceCountUtil.release(msg); // 100 Continue is answered by Postern itself
+                    u.read();
+                    return;
+                }
+                responseStarted = true;
+                prepareResponse(resp);
+            }
+            final boolean last = msg instanceof LastHttpContent;
+            if (last) {
+                // The upstream is free once its response is complete, and reusable if our request was too.
+                final boolean reusable = requestDone && upstreamKeepAlive;
+                final UpstreamPool pool = sc.loop(ctx.channel().eventLoop()).pool();
+                if (reusable) {
+                    pool.release(u);
+                } else {
+                    pool.discard(u);
+                    if (!requestDone) {
+                        draining = true; // drop the rest of the request body
+                    }
+                }
+                up = null;
+            }
+            ctx.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
+                if (!f.isSuccess()) {
+                    ctx.close();
+                    return;
+                }
+                if (last) {
+                    responseDone = true;
+                    maybeFinish();
+                } else {
+                    u.read();
+                }
+            });
+        }
+
+        private boolean upstreamKeepAlive;
+
+        private void prepareResponse(HttpResponse resp) {
+            upstreamKeepAlive = HttpUtil.isKeepAlive(resp);
+            final HttpHeaders h = resp.headers();
+            final boolean hasLength = h.contains(HttpHeaderNames.CONTENT_LENGTH);
+            ForwardedHeaderPolicy.removeHopByHop(h, false);
+            final int code = resp.status().code();
+            final boolean bodyless = headRequest || code == 204 || code == 304;
+            if (!hasLength && !bodyless) {
+                if (req.protocolVersion().equals(HttpVersion.HTTP_1_0)) {
+                    keepAlive = false; // an HTTP/1.0 client cannot take chunks: delimit by close
+                } else {
+                    h.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+                }
+            }
+            mutate(h, routeFilters.responseHeaders());
+            mutate(h, backendFilters.responseHeaders());
+            h.set(UPSTREAM_SERVICE_TIME, (System.nanoTime() - upstreamSentNanos) / 1_000_000);
+            resp.setProtocolVersion(HttpVersion.HTTP_1_1);
+            HttpUtil.setKeepAlive(resp, keepAlive);
+            if (!keepAlive) {
+                h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            }
+        }
+
+        @Override
+        public void onUpstreamClosed(Throwable cause) {
+            if (finished) {
+                return;
+            }
+            up = null;
+            if (responseStarted) {
+                ctx.close(); // cannot tell the client anything better mid-response
+                return;
+            }
+            if (reusedConnection && !bodyForwarded && !requestHasBody) {
+                // A pooled connection the peer had closed: try once more on another, without a client-visible error.
+                reusedConnection = false;
+                sc.loop(ctx.channel().eventLoop()).pool().acquire(poolKey, this, this);
+                return;
+            }
+            error(ProxyError.UPSTREAM_RESET);
+        }
+
+        private void dropUpstream() {
+            if (up != null) {
+                sc.loop(ctx.channel().eventLoop()).pool().discard(up);
+                up = null;
+            }
+        }
+
+        // ------------------------------------------------------------------------------------------------------
+        // Completion
+
+        private void error(ProxyError e) {
+            localReply(LocalReplies.of(e, keepAlive, ctx.alloc()), true);
+        }
+
+        /** Sends a response Postern made itself; the rest of the request body is read and dropped. */
+        private void localReply(FullHttpResponse r, boolean last) {
+            dropUpstream();
+            responseStarted = true;
+            draining = true;
+            if (!keepAlive) {
+                r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            }
+            ctx.writeAndFlush(r).addListener((ChannelFutureListener) f -> {
+                responseDone = true;
+                if (!f.isSuccess() || !keepAlive) {
+                    finished = true;
+                    ex = null;
+                    ctx.close();
+                    return;
+                }
+                maybeFinish();
+            });
+            if (!requestDone && req != null && !req.decoderResult().isFailure()) {
+                ctx.read(); // start draining the request body
+            }
+        }
+
+        private void maybeFinish() {
+            if (finished || !requestDone || !responseDone) {
+                return;
+            }
+            finished = true;
+            ex = null;
+            if (keepAlive && ctx.channel().isActive()) {
+                next();
+            } else {
+                ctx.close();
+            }
+        }
+
+        private static void mutate(HttpHeaders h, HeaderMutation m) {
+            if (m == null) {
+                return;
+            }
+            for (String n : m.remove()) {
+                h.remove(n);
+            }
+            for (HeaderMutation.NameValue nv : m.set()) {
+                h.set(nv.name(), nv.value());
+            }
+            for (HeaderMutation.NameValue nv : m.add()) {
+                h.add(nv.name(), nv.value());
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+package dev.postern.proxy.http;
+
+import io.netty.handler.codec.http.HttpResponseStatus;
+
+/**
+ * Expected data-plane failures, as values: each has the status the client gets, Envoy's response flag for the
+ * access log, the local reply body, and whether a retry may help. Mapped to a response in one place
+ * ({@link LocalReplies}).
+ */
+public enum ProxyError {
+    /** No route matched the host and path. */
+    NO_ROUTE(HttpResponseStatus.NOT_FOUND, "NR", "", false),
+    /** The matched rule's backend is invalid (or all weights are 0); the spec asks for a 500. */
+    INVALID_BACKEND(HttpResponseStatus.INTERNAL_SERVER_ERROR, "-", "", false),
+    /** The cluster has no ready endpoint. */
+    NO_HEALTHY_UPSTREAM(HttpResponseStatus.SERVICE_UNAVAILABLE, "UH", "no healthy upstream", false),
+    /** Connecting to the endpoint failed or timed out. */
+    UPSTREAM_CONNECT_FAILURE(HttpResponseStatus.BAD_GATEWAY, "UF",
+            "upstream connect error or disconnect/reset before headers. reset reason: connection failure", true),
+    /** The upstream connection closed or reset before the response headers. */
+    UPSTREAM_RESET(HttpResponseStatus.BAD_GATEWAY, "UC",
+            "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+            true),
+    /** The upstream sent something that is not HTTP. */
+    UPSTREAM_PROTOCOL_ERROR(HttpResponseStatus.BAD_GATEWAY, "UPE", "upstream protocol error", false),
+    /** The request could not be parsed. */
+    BAD_REQUEST(HttpResponseStatus.BAD_REQUEST, "DPE", "Bad Request", false),
+    /** The request line or URI was too long. */
+    URI_TOO_LONG(HttpResponseStatus.REQUEST_URI_TOO_LONG, "DPE", "URI Too Long", false),
+    /** The request headers were too large. */
+    HEADERS_TOO_LARGE(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "DPE",
+            "Request Header Fields Too Large", false);
+
+    private final HttpResponseStatus status;
+    private final String flag;
+    private final String body;
+    private final boolean retriable;
+
+    ProxyError(HttpResponseStatus status, String flag, String body, boolean retriable) {
+        this.status = status;
+        this.flag = flag;
+        this.body = body;
+        this.retriable = retriable;
+    }
+
+    /** The status the client gets. */
+    public HttpResponseStatus status() {
+        return status;
+    }
+
+    /** Envoy's response flag ({@code -} for none). */
+    public String flag() {
+        return flag;
+    }
+
+    /** The local reply body. */
+    public String body() {
+        return body;
+    }
+
+    /** Whether another attempt (on another connection or endpoint) may succeed. */
+    public boolean retriable() {
+        return retriable;
+    }
+}

@@ -1,0 +1,72 @@
+package dev.postern.proxy.server;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.postern.config.ConfigPipeline;
+import dev.postern.config.ConfigRef;
+import dev.postern.config.diag.Diagnostic;
+import dev.postern.config.source.DirectoryWatcher;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicLong;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Loads a config directory into a {@link ConfigRef} and keeps it current: the first load must succeed, and every
+ * change after it is rebuilt off the event loops, debounced, and published only when it builds. A build that is
+ * rejected keeps the last good table and logs every diagnostic.
+ */
+public final class ConfigLoader implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ConfigLoader.class);
+    /** How long a burst of file changes must be quiet before a rebuild. */
+    public static final Duration DEBOUNCE = Duration.ofMillis(20);
+
+    private final Path dir;
+    private final ConfigPipeline.Settings settings;
+    private final ConfigRef ref;
+    private final AtomicLong version = new AtomicLong();
+    private DirectoryWatcher watcher;
+
+    /** Creates a loader for {@code dir}, publishing into {@code ref}. */
+    public ConfigLoader(Path dir, ConfigPipeline.Settings settings, ConfigRef ref) {
+        this.dir = requireNonNull(dir, "dir");
+        this.settings = requireNonNull(settings, "settings");
+        this.ref = requireNonNull(ref, "ref");
+    }
+
+    /** Builds once; returns the build (published when not rejected). */
+    public synchronized ConfigPipeline.Build reload() {
+        final ConfigPipeline.Build b = ConfigPipeline.fromDirectory(dir, settings, version.incrementAndGet());
+        for (Diagnostic d : b.diagnostics()) {
+            if (d.isError()) {
+                LOG.error("{}", d);
+            } else {
+                LOG.warn("{}", d);
+            }
+        }
+        if (ref.offer(b)) {
+            LOG.info("config version {} published from {} in {} ms", b.table().version(), dir,
+                    b.buildNanos() / 1_000_000);
+        } else {
+            LOG.error("config from {} rejected ({} errors); still serving version {}", dir,
+                    b.diagnostics().stream().filter(Diagnostic::isError).count(), ref.table().version());
+        }
+        return b;
+    }
+
+    /** Starts watching the directory for changes. */
+    public void watch() throws IOException {
+        watcher = new DirectoryWatcher(dir, DEBOUNCE, this::reload);
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (watcher != null) {
+            watcher.close();
+        }
+    }
+}

@@ -1,0 +1,216 @@
+package dev.postern.proxy.server;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.postern.config.ConfigRef;
+import dev.postern.config.runtime.BindKey;
+import dev.postern.config.runtime.RouteTable;
+import dev.postern.proxy.admin.AdminHandler;
+import dev.postern.proxy.http.CidrSet;
+import dev.postern.proxy.http.ForwardedHeaderPolicy;
+import dev.postern.proxy.http.Http1ProxyHandler;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
+import io.netty.handler.flow.FlowControlHandler;
+import io.netty.util.concurrent.DefaultThreadFactory;
+
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
+import java.net.SocketException;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The running gateway: event loops, one bound socket per {@link BindKey} of the published table (bound and
+ * unbound as tables change), and the admin server.
+ *
+ * <p>Threading: sockets are bound from the config thread (the caller of {@link ConfigRef#offer}); connection
+ * handlers run on the event loops.
+ */
+public final class PosternServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(PosternServer.class);
+
+    /** Limits Envoy applies by default: 60 KiB of request headers. */
+    public static final int MAX_HEADER_BYTES = 60 * 1024;
+    /** The longest request line accepted. */
+    public static final int MAX_INITIAL_LINE = 16 * 1024;
+
+    private final Bootstrap bootstrap;
+    private final ConfigRef config;
+    private final Transport transport;
+    private final EventLoopGroup bossGroup;
+    private final EventLoopGroup workerGroup;
+    private final ServerContext context;
+    private final Map<BindKey, Channel> bound = new ConcurrentHashMap<>();
+    private final Set<BindKey> failed = ConcurrentHashMap.newKeySet();
+    private final Channel admin;
+    private volatile boolean draining;
+
+    private PosternServer(Bootstrap bootstrap, ConfigRef config) throws InterruptedException {
+        this.bootstrap = bootstrap;
+        this.config = config;
+        this.transport = Transport.choose(bootstrap.transport());
+        final int loops = bootstrap.eventLoops() > 0 ? bootstrap.eventLoops()
+                : Runtime.getRuntime().availableProcessors();
+        LOG.info("transport {} ({}), {} event loops", transport.name(), transport.reason(), loops);
+        this.bossGroup = transport.newGroup(1, new DefaultThreadFactory("postern-accept", true));
+        this.workerGroup = transport.newGroup(loops, new DefaultThreadFactory("postern-io", true));
+        final ForwardedHeaderPolicy policy = new ForwardedHeaderPolicy(bootstrap.xffNumTrustedHops(),
+                CidrSet.parse(bootstrap.internalCidrs()), localAddress());
+        this.context = new ServerContext(config, policy, bootstrap, transport);
+        this.admin = new ServerBootstrap().group(bossGroup, workerGroup).channel(transport.serverChannel())
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(1 << 16),
+                                new AdminHandler(PosternServer.this));
+                    }
+                })
+                .bind(new InetSocketAddress(InetAddress.ofLiteral(bootstrap.adminAddress()), bootstrap.adminPort()))
+                .sync().channel();
+        LOG.info("admin listening on {}", admin.localAddress());
+    }
+
+    /**
+     * Starts the server: binds the admin socket and the sockets of the live table, and rebinds on each publish.
+     *
+     * @throws InterruptedException if interrupted while binding
+     */
+    public static PosternServer start(Bootstrap bootstrap, ConfigRef config) throws InterruptedException {
+        requireNonNull(bootstrap, "bootstrap");
+        requireNonNull(config, "config");
+        final PosternServer s = new PosternServer(bootstrap, config);
+        s.sync(config.table());
+        config.onPublish(snap -> s.sync(snap.table()));
+        return s;
+    }
+
+    /** Binds the sockets the table needs and closes the ones it no longer has. */
+    private synchronized void sync(RouteTable table) {
+        final Set<BindKey> want = new HashSet<>(table.ports().keySet());
+        for (Map.Entry<BindKey, Channel> e : bound.entrySet()) {
+            if (!want.contains(e.getKey())) {
+                LOG.info("closing listener {}", e.getKey());
+                e.getValue().close();
+                bound.remove(e.getKey());
+            }
+        }
+        failed.retainAll(want);
+        for (BindKey k : want) {
+            if (bound.containsKey(k)) {
+                continue;
+            }
+            final ChannelFuture f = listenerBootstrap(k).bind(new InetSocketAddress(InetAddress.ofLiteral(
+                    k.address()), k.port()));
+            f.awaitUninterruptibly(10, TimeUnit.SECONDS);
+            if (f.isSuccess()) {
+                bound.put(k, f.channel());
+                failed.remove(k);
+                LOG.info("listening on {} ({})", k, table.port(k).protocol());
+            } else {
+                failed.add(k);
+                LOG.error("cannot bind {}: {}", k, f.cause() == null ? "timeout" : f.cause().toString());
+            }
+        }
+    }
+
+    private ServerBootstrap listenerBootstrap(BindKey key) {
+        return new ServerBootstrap().group(bossGroup, workerGroup).channel(transport.serverChannel())
+                .option(ChannelOption.SO_BACKLOG, 4096)
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        final HttpDecoderConfig dc = new HttpDecoderConfig()
+                                .setMaxInitialLineLength(MAX_INITIAL_LINE)
+                                .setMaxHeaderSize(MAX_HEADER_BYTES)
+                                .setValidateHeaders(true);
+                        ch.pipeline().addLast(new HttpServerCodec(dc), new HttpServerExpectContinueHandler(),
+                                new FlowControlHandler(), new Http1ProxyHandler(context, key, false));
+                    }
+                });
+    }
+
+    /** Envoy appends its own local address (the host's first non-loopback IP) for loopback peers. */
+    static String localAddress() {
+        try {
+            for (NetworkInterface ni : Collections.list(NetworkInterface.getNetworkInterfaces())) {
+                if (!ni.isUp() || ni.isLoopback()) {
+                    continue;
+                }
+                for (InetAddress a : Collections.list(ni.getInetAddresses())) {
+                    if (a instanceof Inet4Address && !a.isLoopbackAddress() && !a.isLinkLocalAddress()) {
+                        return a.getHostAddress();
+                    }
+                }
+            }
+        } catch (SocketException e) {
+            LOG.warn("cannot list network interfaces: {}", e.toString());
+        }
+        return "127.0.0.1";
+    }
+
+    /** The admin socket's address. */
+    public InetSocketAddress adminAddress() {
+        return (InetSocketAddress) admin.localAddress();
+    }
+
+    /** The sockets bound now, by key. */
+    public Map<BindKey, InetSocketAddress> boundAddresses() {
+        final Map<BindKey, InetSocketAddress> m = new LinkedHashMap<>();
+        bound.forEach((k, v) -> m.put(k, (InetSocketAddress) v.localAddress()));
+        return m;
+    }
+
+    /** True when a first config is published, every listener it needs is bound, and the server is not draining. */
+    public boolean isReady() {
+        return config.isPublished() && failed.isEmpty() && !draining;
+    }
+
+    /** The published config. */
+    public ConfigRef config() {
+        return config;
+    }
+
+    /** The bootstrap in use. */
+    public Bootstrap bootstrap() {
+        return bootstrap;
+    }
+
+    /** The shared context (for tests). */
+    public ServerContext context() {
+        return context;
+    }
+
+    @Override
+    public void close() {
+        draining = true;
+        for (Channel c : bound.values()) {
+            c.close().awaitUninterruptibly();
+        }
+        admin.close().awaitUninterruptibly();
+        workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
+        bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
+    }
+}

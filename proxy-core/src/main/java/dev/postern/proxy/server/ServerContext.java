@@ -1,0 +1,89 @@
+package dev.postern.proxy.server;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.postern.config.ConfigRef;
+import dev.postern.proxy.http.ForwardedHeaderPolicy;
+import dev.postern.proxy.upstream.UpstreamPool;
+
+import io.netty.channel.EventLoop;
+import io.netty.util.concurrent.FastThreadLocal;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * What every connection handler shares: the published config, the client-address policy, the bootstrap and the
+ * transport; and the per-event-loop state (the upstream pool and load-balancer cursors), reached without locks.
+ */
+public final class ServerContext {
+    private final ConfigRef config;
+    private final ForwardedHeaderPolicy forwardedPolicy;
+    private final Bootstrap bootstrap;
+    private final Transport transport;
+    private final FastThreadLocal<LoopState> loopState = new FastThreadLocal<>();
+
+    /** Creates the context. */
+    public ServerContext(ConfigRef config, ForwardedHeaderPolicy forwardedPolicy, Bootstrap bootstrap,
+                         Transport transport) {
+        this.config = requireNonNull(config, "config");
+        this.forwardedPolicy = requireNonNull(forwardedPolicy, "forwardedPolicy");
+        this.bootstrap = requireNonNull(bootstrap, "bootstrap");
+        this.transport = requireNonNull(transport, "transport");
+    }
+
+    /** The state of one event loop: its upstream pool and its round-robin cursors. Confined to that loop. */
+    public static final class LoopState {
+        private final UpstreamPool pool;
+        private final Map<String, int[]> cursors = new HashMap<>();
+
+        LoopState(UpstreamPool pool) {
+            this.pool = pool;
+        }
+
+        /** The loop's upstream pool. */
+        public UpstreamPool pool() {
+            return pool;
+        }
+
+        /** The next round-robin index for a cluster of {@code size} endpoints. */
+        public int nextIndex(String cluster, int size) {
+            final int[] c = cursors.computeIfAbsent(cluster, k -> new int[] {
+                java.util.concurrent.ThreadLocalRandom.current().nextInt(1 << 16)});
+            final int i = Math.floorMod(c[0]++, size);
+            return i;
+        }
+    }
+
+    /** Returns the state of the calling event loop, creating it on first use. Call from {@code loop} only. */
+    public LoopState loop(EventLoop loop) {
+        assert loop.inEventLoop();
+        LoopState s = loopState.get();
+        if (s == null) {
+            s = new LoopState(new UpstreamPool(loop, transport, bootstrap.connectTimeout(),
+                    bootstrap.upstreamIdleTimeout()));
+            loopState.set(s);
+        }
+        return s;
+    }
+
+    /** The published config. */
+    public ConfigRef config() {
+        return config;
+    }
+
+    /** The client-address policy. */
+    public ForwardedHeaderPolicy forwardedPolicy() {
+        return forwardedPolicy;
+    }
+
+    /** The bootstrap. */
+    public Bootstrap bootstrap() {
+        return bootstrap;
+    }
+
+    /** The transport. */
+    public Transport transport() {
+        return transport;
+    }
+}

@@ -1,0 +1,63 @@
+package dev.postern.proxy.upstream;
+
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http.HttpObject;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.util.ReferenceCountUtil;
+
+/**
+ * The last handler of an upstream connection: hands decoded response parts to the owning exchange, and closes
+ * the connection when it says anything while idle in the pool.
+ */
+final class UpstreamHandler extends ChannelInboundHandlerAdapter {
+    private UpstreamListener owner;
+    private boolean closedNotified;
+
+    void owner(UpstreamListener l) {
+        this.owner = l;
+    }
+
+    UpstreamListener owner() {
+        return owner;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        final UpstreamListener o = owner;
+        if (o == null || !(msg instanceof HttpObject h)) {
+            // Bytes on an idle connection: the peer is not speaking HTTP to us any more. Drop it.
+            ReferenceCountUtil.release(msg);
+            ctx.close();
+            return;
+        }
+        o.onUpstreamRead(h);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        notifyClosed(null);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        ctx.close();
+        notifyClosed(cause);
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof IdleStateEvent && owner == null) {
+            ctx.close();
+        }
+    }
+
+    private void notifyClosed(Throwable cause) {
+        final UpstreamListener o = owner;
+        if (o != null && !closedNotified) {
+            closedNotified = true;
+            owner = null;
+            o.onUpstreamClosed(cause);
+        }
+    }
+}

@@ -1,0 +1,15 @@
+package dev.postern.proxy.upstream;
+
+import io.netty.handler.codec.http.HttpObject;
+
+/**
+ * The exchange currently using an upstream connection. Called on the connection's event loop, which is also the
+ * downstream connection's event loop.
+ */
+public interface UpstreamListener {
+    /** A decoded response part. The listener owns the message and must release it. */
+    void onUpstreamRead(HttpObject msg);
+
+    /** The connection closed or failed while this listener owned it. */
+    void onUpstreamClosed(Throwable cause);
+}

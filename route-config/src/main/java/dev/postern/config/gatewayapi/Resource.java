@@ -1,0 +1,17 @@
+package dev.postern.config.gatewayapi;
+
+/** A Kubernetes object as written in the input. */
+public sealed interface Resource
+        permits GatewayClass, Gateway, HTTPRoute, Service, EndpointSlice, ReferenceGrant, Namespace {
+    /** Returns the {@code apiVersion} as written. */
+    String apiVersion();
+
+    /** Returns the kind. */
+    String kind();
+
+    /** Returns the metadata. */
+    ObjectMeta metadata();
+
+    /** Returns where the resource was read from. */
+    SourceInfo source();
+}

@@ -1,0 +1,32 @@
+package dev.postern.config.gatewayapi;
+
+import java.util.Map;
+
+/**
+ * Where a resource was read from: the file, the line of its first key, and the line of each field path read.
+ *
+ * @param file the file path as given to the reader
+ * @param line the 1-based line where the resource starts
+ * @param fieldLines field path (such as {@code spec.rules[0].backendRefs[1].port}) to its 1-based line
+ */
+public record SourceInfo(String file, int line, Map<String, Integer> fieldLines) {
+
+    /** A source for resources built in code rather than read from a file. */
+    public static SourceInfo synthetic(String what) {
+        return new SourceInfo(what, 0, Map.of());
+    }
+
+    /** Returns the line of a field path, falling back to the closest parent path that was read, then the resource. */
+    public int lineOf(String fieldPath) {
+        String p = fieldPath;
+        while (!p.isEmpty()) {
+            final Integer l = fieldLines.get(p);
+            if (l != null) {
+                return l;
+            }
+            final int cut = Math.max(p.lastIndexOf('.'), p.lastIndexOf('['));
+            p = cut <= 0 ? "" : p.substring(0, cut);
+        }
+        return line;
+    }
+}

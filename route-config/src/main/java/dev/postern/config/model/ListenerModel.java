@@ -1,0 +1,17 @@
+package dev.postern.config.model;
+
+import java.util.List;
+
+/**
+ * One accepted, programmed Gateway listener after translation.
+ *
+ * @param name {@code gateway/<ns>/<name>/listener/<listener>}
+ * @param protocol the listener protocol (HTTP)
+ * @param hostname the listener hostname (lower case), or null for any
+ * @param addresses the IP literals to bind
+ * @param port the port
+ * @param routes the route matches attached to this listener, not yet in precedence order
+ */
+public record ListenerModel(String name, String protocol, String hostname, List<String> addresses, int port,
+                            List<RouteModel> routes) {
+}

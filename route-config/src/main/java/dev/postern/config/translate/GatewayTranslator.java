@@ -1,0 +1,844 @@
+package dev.postern.config.translate;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.postern.config.diag.Diagnostic;
+import dev.postern.config.diag.Severity;
+import dev.postern.config.gatewayapi.ConfigInput;
+import dev.postern.config.gatewayapi.EndpointSlice;
+import dev.postern.config.gatewayapi.Gateway;
+import dev.postern.config.gatewayapi.GatewayClass;
+import dev.postern.config.gatewayapi.HTTPBackendRef;
+import dev.postern.config.gatewayapi.HTTPRoute;
+import dev.postern.config.gatewayapi.HTTPRouteFilter;
+import dev.postern.config.gatewayapi.HTTPRouteMatch;
+import dev.postern.config.gatewayapi.HTTPRouteRule;
+import dev.postern.config.gatewayapi.Namespace;
+import dev.postern.config.gatewayapi.ParentReference;
+import dev.postern.config.gatewayapi.ReferenceGrant;
+import dev.postern.config.gatewayapi.Resource;
+import dev.postern.config.gatewayapi.Service;
+import dev.postern.config.model.ListenerModel;
+import dev.postern.config.model.RouteModel;
+import dev.postern.config.runtime.Backend;
+import dev.postern.config.runtime.Cluster;
+import dev.postern.config.runtime.Endpoint;
+import dev.postern.config.runtime.HeaderMutation;
+import dev.postern.config.runtime.PathModifier;
+import dev.postern.config.runtime.RouteAction;
+import dev.postern.config.status.Condition;
+import dev.postern.config.status.ResourceStatus;
+
+import com.google.re2j.Pattern;
+import com.google.re2j.PatternSyntaxException;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Translates Gateway API records into the listener/route model, resolving attachment (parentRefs, sectionName,
+ * port, allowedRoutes, hostname intersection), ReferenceGrants and backends, and computing status on the way.
+ *
+ * <p>Invalid references degrade one rule (a direct 500 for their share of traffic, {@code ResolvedRefs=False});
+ * they never take down the rest. Thread-safety: one instance per build; not shared.
+ */
+public final class GatewayTranslator {
+    /** The Gateway API group. */
+    public static final String GW_GROUP = "gateway.networking.k8s.io";
+    private static final Pattern HOSTNAME = Pattern.compile(
+            "^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$");
+
+    /** The result of a translation. */
+    public record Result(List<ListenerModel> listeners, List<ResourceStatus> statuses, List<Diagnostic> diagnostics) {
+    }
+
+    private final ConfigInput in;
+    private final String controllerName;
+    private final String defaultBindAddress;
+    private final List<Diagnostic> diags = new ArrayList<>();
+    private final List<ResourceStatus> statuses = new ArrayList<>();
+    private final Map<String, Service> services = new HashMap<>();
+    private final Map<String, List<EndpointSlice>> slicesByService = new HashMap<>();
+    private final Map<String, Namespace> namespaces = new HashMap<>();
+
+    /** A listener being built, with its state for status. */
+    private static final class LState {
+        final Gateway gw;
+        final Gateway.Listener l;
+        final String name;
+        final List<String> addresses;
+        boolean accepted = true;
+        boolean programmed = true;
+        final List<Condition> conditions = new ArrayList<>();
+        final List<Map<String, Object>> supportedKinds = new ArrayList<>();
+        boolean allowsHttpRoute;
+        int attached;
+        final List<RouteModel> routes = new ArrayList<>();
+
+        LState(Gateway gw, Gateway.Listener l, List<String> addresses) {
+            this.gw = gw;
+            this.l = l;
+            this.name = "gateway/" + gw.metadata().namespace() + "/" + gw.metadata().name() + "/listener/" + l.name();
+            this.addresses = addresses;
+        }
+    }
+
+    private final Map<String, List<LState>> listenersByGateway = new LinkedHashMap<>();
+
+    private GatewayTranslator(ConfigInput in, String controllerName, String defaultBindAddress) {
+        this.in = in;
+        this.controllerName = controllerName;
+        this.defaultBindAddress = defaultBindAddress;
+    }
+
+    /**
+     * Translates the input.
+     *
+     * @param in everything read
+     * @param controllerName the GatewayClass controllerName this Postern serves
+     * @param defaultBindAddress the IP literal bound for Gateways without {@code spec.addresses}
+     */
+    public static Result translate(ConfigInput in, String controllerName, String defaultBindAddress) {
+        requireNonNull(in, "in");
+        requireNonNull(controllerName, "controllerName");
+        requireNonNull(defaultBindAddress, "defaultBindAddress");
+        return new GatewayTranslator(in, controllerName, defaultBindAddress).run();
+    }
+
+    private Result run() {
+        for (Service s : in.services()) {
+            services.put(s.metadata().namespace() + "/" + s.metadata().name(), s);
+        }
+        for (EndpointSlice e : in.endpointSlices()) {
+            final String svc = e.metadata().labels().get(EndpointSlice.SERVICE_NAME_LABEL);
+            if (svc == null) {
+                warn(e, "metadata.labels", "MissingServiceName", "EndpointSlice has no label "
+                        + EndpointSlice.SERVICE_NAME_LABEL + "; it belongs to no Service and is ignored");
+                continue;
+            }
+            slicesByService.computeIfAbsent(e.metadata().namespace() + "/" + svc, k -> new ArrayList<>()).add(e);
+        }
+        for (Namespace n : in.namespaces()) {
+            namespaces.put(n.metadata().name(), n);
+        }
+        final Set<String> ourClasses = new LinkedHashSet<>();
+        for (GatewayClass gc : in.gatewayClasses()) {
+            if (controllerName.equals(gc.controllerName())) {
+                ourClasses.add(gc.metadata().name());
+                final long g = gc.metadata().generation();
+                statuses.add(new ResourceStatus(gc.apiVersion(), "GatewayClass", "", gc.metadata().name(), g,
+                        Map.of("conditions", List.of(Condition.ok("Accepted", "Accepted",
+                                "Handled by " + controllerName, g).toMap()))));
+            }
+        }
+        for (Gateway gw : in.gateways()) {
+            if (ourClasses.contains(gw.gatewayClassName())) {
+                translateGateway(gw);
+            }
+        }
+        for (HTTPRoute r : in.httpRoutes()) {
+            translateRoute(r);
+        }
+        final List<ListenerModel> out = new ArrayList<>();
+        for (Map.Entry<String, List<LState>> e : listenersByGateway.entrySet()) {
+            final List<LState> ls = e.getValue();
+            final Gateway gw = ls.isEmpty() ? null : ls.getFirst().gw;
+            for (LState l : ls) {
+                if (l.accepted && l.programmed) {
+                    out.add(new ListenerModel(l.name, l.l.protocol(), lower(l.l.hostname()), l.addresses,
+                            l.l.port(), List.copyOf(l.routes)));
+                }
+            }
+            if (gw != null) {
+                statuses.add(gatewayStatus(gw, ls));
+            }
+        }
+        return new Result(out, List.copyOf(statuses), List.copyOf(diags));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Gateways
+
+    private void translateGateway(Gateway gw) {
+        final List<String> addrs = new ArrayList<>();
+        for (int i = 0; i < gw.addresses().size(); i++) {
+            final Gateway.GatewayAddress a = gw.addresses().get(i);
+            if (!a.type().equals("IPAddress")) {
+                warn(gw, "spec.addresses[" + i + "].type", "UnsupportedAddress",
+                        "address type " + a.type() + " is not supported in static mode; only IPAddress is bound");
+                continue;
+            }
+            if (!isIpLiteral(a.value())) {
+                error(gw, "spec.addresses[" + i + "].value", "UnsupportedAddress",
+                        "\"" + a.value() + "\" is not an IP address");
+                continue;
+            }
+            addrs.add(a.value());
+        }
+        if (addrs.isEmpty()) {
+            addrs.add(defaultBindAddress);
+        }
+        final List<LState> ls = new ArrayList<>();
+        final Set<String> names = new LinkedHashSet<>();
+        final long g = gw.metadata().generation();
+        for (int i = 0; i < gw.listeners().size(); i++) {
+            final Gateway.Listener l = gw.listeners().get(i);
+            final LState s = new LState(gw, l, List.copyOf(addrs));
+            final String field = "spec.listeners[" + i + "]";
+            if (!names.add(l.name())) {
+                error(gw, field + ".name", "Duplicate", "duplicate listener name " + l.name());
+                s.accepted = false;
+            }
+            if (l.port() < 1 || l.port() > 65535) {
+                error(gw, field + ".port", "UnsupportedValue", "port must be 1-65535, got " + l.port());
+                s.accepted = false;
+            }
+            if (l.hostname() != null && !HOSTNAME.matches(l.hostname())) {
+                error(gw, field + ".hostname", "InvalidHostname", "\"" + l.hostname()
+                        + "\" is not a valid hostname (lower-case DNS name, optionally with a leading *.)");
+                s.accepted = false;
+            }
+            supportedKinds(gw, field, s, g);
+            if (!"HTTP".equals(l.protocol())) {
+                warn(gw, field + ".protocol", "UnsupportedProtocol", "protocol " + l.protocol()
+                        + " is not served by this version of Postern; the listener is not programmed");
+                s.accepted = false;
+                s.conditions.add(Condition.no("Accepted", "UnsupportedProtocol",
+                        "protocol " + l.protocol() + " is not supported", g));
+            }
+            ls.add(s);
+        }
+        // Conflicts: same port, different protocol; or same port, protocol and hostname.
+        for (int i = 0; i < ls.size(); i++) {
+            final LState a = ls.get(i);
+            for (int j = 0; j < i; j++) {
+                final LState b = ls.get(j);
+                if (a.l.port() != b.l.port()) {
+                    continue;
+                }
+                String reason = null;
+                if (!a.l.protocol().equals(b.l.protocol())) {
+                    reason = "ProtocolConflict";
+                } else if (eq(lower(a.l.hostname()), lower(b.l.hostname()))) {
+                    reason = "HostnameConflict";
+                }
+                if (reason != null) {
+                    for (LState s : List.of(a, b)) {
+                        if (s.conditions.stream().noneMatch(c -> c.type().equals("Conflicted"))) {
+                            s.conditions.add(Condition.ok("Conflicted", reason, "conflicts with listener "
+                                    + (s == a ? b : a).l.name() + " on port " + a.l.port(), g));
+                        }
+                        s.programmed = false;
+                    }
+                    warn(gw, "spec.listeners[" + i + "]", reason, "listener " + a.l.name()
+                            + " conflicts with listener " + b.l.name() + " on port " + a.l.port());
+                }
+            }
+        }
+        listenersByGateway.put(gw.metadata().namespace() + "/" + gw.metadata().name(), ls);
+    }
+
+    private void supportedKinds(Gateway gw, String field, LState s, long g) {
+        final List<Gateway.RouteGroupKind> kinds = s.l.allowedRoutes().kinds();
+        final boolean http = "HTTP".equals(s.l.protocol()) || "HTTPS".equals(s.l.protocol());
+        if (kinds.isEmpty()) {
+            if (http) {
+                s.supportedKinds.add(Map.of("group", GW_GROUP, "kind", "HTTPRoute"));
+                s.allowsHttpRoute = true;
+            }
+            return;
+        }
+        boolean invalid = false;
+        for (Gateway.RouteGroupKind k : kinds) {
+            if (GW_GROUP.equals(k.group()) && "HTTPRoute".equals(k.kind()) && http) {
+                s.supportedKinds.add(Map.of("group", GW_GROUP, "kind", "HTTPRoute"));
+                s.allowsHttpRoute = true;
+            } else {
+                invalid = true;
+            }
+        }
+        if (invalid) {
+            s.conditions.add(Condition.no("ResolvedRefs", "InvalidRouteKinds",
+                    "some allowedRoutes.kinds are not supported on this listener", g));
+            warn(gw, field + ".allowedRoutes.kinds", "InvalidRouteKinds",
+                    "some kinds are not supported on protocol " + s.l.protocol());
+        }
+    }
+
+    private ResourceStatus gatewayStatus(Gateway gw, List<LState> ls) {
+        final long g = gw.metadata().generation();
+        final List<Object> listeners = new ArrayList<>();
+        boolean anyProgrammed = false;
+        for (LState s : ls) {
+            final List<Object> conds = new ArrayList<>();
+            final Map<String, Condition> byType = new LinkedHashMap<>();
+            for (Condition c : s.conditions) {
+                byType.putIfAbsent(c.type(), c);
+            }
+            byType.putIfAbsent("Accepted", s.accepted ? Condition.ok("Accepted", "Accepted", "Listener accepted", g)
+                    : Condition.no("Accepted", "Invalid", "Listener is invalid", g));
+            byType.putIfAbsent("ResolvedRefs", Condition.ok("ResolvedRefs", "ResolvedRefs", "References resolved", g));
+            byType.putIfAbsent("Conflicted", Condition.no("Conflicted", "NoConflicts", "No conflicts", g));
+            final boolean prog = s.accepted && s.programmed;
+            anyProgrammed |= prog;
+            byType.put("Programmed", prog ? Condition.ok("Programmed", "Programmed", "Listener programmed", g)
+                    : Condition.no("Programmed", "Invalid", "Listener is not programmed", g));
+            for (Condition c : byType.values()) {
+                conds.add(c.toMap());
+            }
+            final Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", s.l.name());
+            m.put("supportedKinds", List.copyOf(s.supportedKinds));
+            m.put("attachedRoutes", s.attached);
+            m.put("conditions", conds);
+            listeners.add(m);
+        }
+        final List<Object> addrs = new ArrayList<>();
+        if (!ls.isEmpty()) {
+            for (String a : ls.getFirst().addresses) {
+                addrs.add(Map.of("type", "IPAddress", "value", a));
+            }
+        }
+        final Map<String, Object> st = new LinkedHashMap<>();
+        st.put("addresses", addrs);
+        st.put("conditions", List.of(
+                Condition.ok("Accepted", "Accepted", "Gateway accepted", g).toMap(),
+                anyProgrammed ? Condition.ok("Programmed", "Programmed", "Gateway programmed", g).toMap()
+                        : Condition.no("Programmed", "Invalid", "No listener is programmed", g).toMap()));
+        st.put("listeners", listeners);
+        return new ResourceStatus(gw.apiVersion(), "Gateway", gw.metadata().namespace(), gw.metadata().name(), g, st);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Routes
+
+    private void translateRoute(HTTPRoute r) {
+        final String rns = r.metadata().namespace();
+        final long g = r.metadata().generation();
+        final List<Object> parents = new ArrayList<>();
+        for (int i = 0; i < r.hostnames().size(); i++) {
+            final String h = r.hostnames().get(i);
+            if (!HOSTNAME.matches(h)) {
+                error(r, "spec.hostnames[" + i + "]", "InvalidHostname", "\"" + h + "\" is not a valid hostname");
+                return;
+            }
+        }
+        // Resolve the rules once, then attach them to every accepted listener.
+        final List<ResolvedRule> rules = new ArrayList<>();
+        String refReason = null;
+        String refMessage = null;
+        for (int i = 0; i < r.rules().size(); i++) {
+            final ResolvedRule rr = resolveRule(r, i);
+            rules.add(rr);
+            if (rr.refReason != null && refReason == null) {
+                refReason = rr.refReason;
+                refMessage = rr.refMessage;
+            }
+        }
+        for (int pi = 0; pi < r.parentRefs().size(); pi++) {
+            final ParentReference p = r.parentRefs().get(pi);
+            if (!GW_GROUP.equals(p.group()) || !"Gateway".equals(p.kind())) {
+                continue;
+            }
+            final String gns = p.namespace() != null ? p.namespace() : rns;
+            final List<LState> ls = listenersByGateway.get(gns + "/" + p.name());
+            if (ls == null) {
+                continue; // Not a Gateway of ours: another controller may own it.
+            }
+            Condition accepted = null;
+            final List<LState> candidates = new ArrayList<>();
+            for (LState s : ls) {
+                if (p.sectionName() != null && !p.sectionName().equals(s.l.name())) {
+                    continue;
+                }
+                if (p.port() != null && p.port() != s.l.port()) {
+                    continue;
+                }
+                candidates.add(s);
+            }
+            if (candidates.isEmpty()) {
+                accepted = Condition.no("Accepted", "NoMatchingParent",
+                        "no listener matches sectionName/port of the parentRef", g);
+            }
+            final List<LState> allowed = new ArrayList<>();
+            for (LState s : candidates) {
+                if (s.allowsHttpRoute && namespaceAllowed(s, rns)) {
+                    allowed.add(s);
+                }
+            }
+            if (accepted == null && allowed.isEmpty()) {
+                accepted = Condition.no("Accepted", "NotAllowedByListeners",
+                        "no listener allows this route (allowedRoutes namespaces or kinds)", g);
+            }
+            boolean anyHost = false;
+            if (accepted == null) {
+                for (LState s : allowed) {
+                    final List<String> hosts = intersect(lower(s.l.hostname()), r.hostnames());
+                    if (hosts.isEmpty()) {
+                        continue;
+                    }
+                    anyHost = true;
+                    s.attached++;
+                    if (s.accepted && s.programmed) {
+                        attach(s, r, rules, hosts);
+                    }
+                }
+                if (!anyHost) {
+                    accepted = Condition.no("Accepted", "NoMatchingListenerHostname",
+                            "no listener hostname intersects the route hostnames", g);
+                }
+            }
+            if (accepted == null) {
+                accepted = Condition.ok("Accepted", "Accepted", "Route accepted", g);
+            }
+            final Condition resolved = refReason == null
+                    ? Condition.ok("ResolvedRefs", "ResolvedRefs", "All references resolved", g)
+                    : Condition.no("ResolvedRefs", refReason, refMessage, g);
+            final Map<String, Object> parentRef = new LinkedHashMap<>();
+            parentRef.put("group", p.group());
+            parentRef.put("kind", p.kind());
+            if (p.namespace() != null) {
+                parentRef.put("namespace", p.namespace());
+            }
+            parentRef.put("name", p.name());
+            if (p.sectionName() != null) {
+                parentRef.put("sectionName", p.sectionName());
+            }
+            if (p.port() != null) {
+                parentRef.put("port", p.port());
+            }
+            final Map<String, Object> ps = new LinkedHashMap<>();
+            ps.put("parentRef", parentRef);
+            ps.put("controllerName", controllerName);
+            ps.put("conditions", List.of(accepted.toMap(), resolved.toMap()));
+            parents.add(ps);
+        }
+        if (!parents.isEmpty()) {
+            statuses.add(new ResourceStatus(r.apiVersion(), "HTTPRoute", rns, r.metadata().name(), g,
+                    Map.of("parents", parents)));
+        }
+    }
+
+    private boolean namespaceAllowed(LState s, String routeNs) {
+        final Gateway.AllowedRoutes ar = s.l.allowedRoutes();
+        return switch (ar.from()) {
+            case "All" -> true;
+            case "Same" -> routeNs.equals(s.gw.metadata().namespace());
+            case "Selector" -> {
+                final Namespace n = namespaces.get(routeNs);
+                yield ar.selector() != null && ar.selector().matches(n == null ? Map.of() : n.metadata().labels());
+            }
+            default -> false;
+        };
+    }
+
+    /**
+     * Intersects a listener hostname (null for any) with route hostnames (empty for any). Returns the effective
+     * hostnames; {@code *} stands for any host.
+     */
+    static List<String> intersect(String listener, List<String> routeHosts) {
+        if (routeHosts.isEmpty()) {
+            return List.of(listener == null ? "*" : listener);
+        }
+        final List<String> out = new ArrayList<>();
+        for (String raw : routeHosts) {
+            final String h = raw.toLowerCase(Locale.ROOT);
+            if (listener == null) {
+                out.add(h);
+            } else if (listener.equals(h)) {
+                out.add(h);
+            } else if (listener.startsWith("*.") && !h.startsWith("*.")) {
+                if (h.endsWith(listener.substring(1))) {
+                    out.add(h);
+                }
+            } else if (!listener.startsWith("*.") && h.startsWith("*.")) {
+                if (listener.endsWith(h.substring(1))) {
+                    out.add(listener);
+                }
+            } else if (listener.startsWith("*.") && h.startsWith("*.")) {
+                if (h.endsWith(listener.substring(1))) {
+                    out.add(h);
+                } else if (listener.endsWith(h.substring(1))) {
+                    out.add(listener);
+                }
+            }
+        }
+        return List.copyOf(new LinkedHashSet<>(out));
+    }
+
+    private void attach(LState s, HTTPRoute r, List<ResolvedRule> rules, List<String> hosts) {
+        final String ns = r.metadata().namespace();
+        final String name = r.metadata().name();
+        final String key = "httproute/" + ns + "/" + name;
+        for (int i = 0; i < rules.size(); i++) {
+            final ResolvedRule rr = rules.get(i);
+            for (int j = 0; j < rr.matches.size(); j++) {
+                final HTTPRouteMatch m = rr.matches.get(j);
+                if (m == null) {
+                    continue; // invalid match, reported
+                }
+                s.routes.add(new RouteModel(key + "/rule/" + i + "/match/" + j, key, ns, name,
+                        r.metadata().creationTimestamp(), i, j, hosts, m.path().type(), m.path().value(),
+                        m.method(), valueMatches(m.headers(), true), valueMatches(m.queryParams(), false),
+                        rr.action));
+            }
+        }
+    }
+
+    private static List<RouteModel.ValueMatch> valueMatches(List<HTTPRouteMatch.ValueMatch> in, boolean header) {
+        final List<RouteModel.ValueMatch> out = new ArrayList<>();
+        final Set<String> seen = new LinkedHashSet<>();
+        for (HTTPRouteMatch.ValueMatch v : in) {
+            final String n = header ? v.name().toLowerCase(Locale.ROOT) : v.name();
+            // Gateway API: only the first match of a repeated name counts.
+            if (seen.add(n)) {
+                out.add(new RouteModel.ValueMatch(n, v.value(), "RegularExpression".equals(v.type())));
+            }
+        }
+        return out;
+    }
+
+    /** A rule after validation and backend resolution. */
+    private record ResolvedRule(List<HTTPRouteMatch> matches, RouteAction action, String refReason,
+                                String refMessage) {
+    }
+
+    private ResolvedRule resolveRule(HTTPRoute r, int ruleIndex) {
+        final HTTPRouteRule rule = r.rules().get(ruleIndex);
+        final String field = "spec.rules[" + ruleIndex + "]";
+        final List<HTTPRouteMatch> matches = new ArrayList<>();
+        final List<HTTPRouteMatch> src = rule.matches().isEmpty()
+                ? List.of(new HTTPRouteMatch(new HTTPRouteMatch.PathMatch("PathPrefix", "/"), List.of(), List.of(),
+                null)) : rule.matches();
+        for (int j = 0; j < src.size(); j++) {
+            matches.add(validMatch(r, field + ".matches[" + j + "]", src.get(j)) ? src.get(j) : null);
+        }
+        // Filters of the rule.
+        final FilterSet fs = filters(r, field + ".filters", rule.filters(), matches);
+        if (fs.unsupported != null) {
+            return new ResolvedRule(matches, new RouteAction.Direct(500, "", fs.unsupported), null, null);
+        }
+        if (fs.redirect != null) {
+            return new ResolvedRule(matches, fs.redirect, null, null);
+        }
+        if (rule.backendRefs().isEmpty()) {
+            // No backends: Gateway API asks for a 500.
+            return new ResolvedRule(matches, new RouteAction.Direct(500, "", "NoBackends"), null, null);
+        }
+        final List<Backend> backends = new ArrayList<>();
+        final List<Integer> weights = new ArrayList<>();
+        final List<RouteAction.Filters> bfilters = new ArrayList<>();
+        String reason = null;
+        String message = null;
+        for (int b = 0; b < rule.backendRefs().size(); b++) {
+            final HTTPBackendRef ref = rule.backendRefs().get(b);
+            final String bf = field + ".backendRefs[" + b + "]";
+            final Backend be = resolveBackend(r, bf, ref);
+            if (be instanceof Backend.Invalid inv && reason == null) {
+                reason = inv.reason();
+                message = inv.message();
+            }
+            final FilterSet bfs = filters(r, bf + ".filters", ref.filters(), matches);
+            if (ref.weight() < 0) {
+                error(r, bf + ".weight", "UnsupportedValue", "weight must not be negative");
+            }
+            backends.add(bfs.unsupported != null ? new Backend.Invalid(500, "UnsupportedValue", bfs.unsupported)
+                    : be);
+            weights.add(Math.max(0, ref.weight()));
+            bfilters.add(bfs.filters);
+        }
+        final RouteAction.Forward fwd = RouteAction.Forward.of(backends, weights, fs.filters, bfilters);
+        if (fwd.totalWeight() == 0) {
+            return new ResolvedRule(matches, new RouteAction.Direct(500, "", "AllWeightsZero"), reason, message);
+        }
+        return new ResolvedRule(matches, fwd, reason, message);
+    }
+
+    private boolean validMatch(HTTPRoute r, String field, HTTPRouteMatch m) {
+        final String type = m.path().type();
+        final String v = m.path().value();
+        switch (type) {
+            case "Exact", "PathPrefix" -> {
+                if (!v.startsWith("/")) {
+                    warn(r, field + ".path.value", "UnsupportedValue", "path must start with /: \"" + v + "\"");
+                    return false;
+                }
+            }
+            case "RegularExpression" -> {
+                if (!validRegex(r, field + ".path.value", v)) {
+                    return false;
+                }
+            }
+            default -> {
+                warn(r, field + ".path.type", "UnsupportedValue", "unknown path match type " + type);
+                return false;
+            }
+        }
+        for (int i = 0; i < m.headers().size(); i++) {
+            if (!validValueMatch(r, field + ".headers[" + i + "]", m.headers().get(i))) {
+                return false;
+            }
+        }
+        for (int i = 0; i < m.queryParams().size(); i++) {
+            if (!validValueMatch(r, field + ".queryParams[" + i + "]", m.queryParams().get(i))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private boolean validValueMatch(HTTPRoute r, String field, HTTPRouteMatch.ValueMatch v) {
+        return switch (v.type()) {
+            case "Exact" -> true;
+            case "RegularExpression" -> validRegex(r, field + ".value", v.value());
+            default -> {
+                warn(r, field + ".type", "UnsupportedValue", "unknown match type " + v.type());
+                yield false;
+            }
+        };
+    }
+
+    private boolean validRegex(HTTPRoute r, String field, String re) {
+        try {
+            Pattern.compile(re);
+            return true;
+        } catch (PatternSyntaxException e) {
+            warn(r, field, "UnsupportedValue", "invalid RE2 regular expression \"" + re + "\": " + e.getMessage()
+                    + "; this match is dropped");
+            return false;
+        }
+    }
+
+    /** The filters of a rule or backendRef, compiled; {@code unsupported} names a filter that cannot be honoured. */
+    private record FilterSet(RouteAction.Filters filters, RouteAction.Redirect redirect, String unsupported) {
+    }
+
+    private FilterSet filters(HTTPRoute r, String field, List<HTTPRouteFilter> list, List<HTTPRouteMatch> matches) {
+        HeaderMutation req = null;
+        HeaderMutation resp = null;
+        String host = null;
+        PathModifier path = null;
+        RouteAction.Redirect redirect = null;
+        for (int i = 0; i < list.size(); i++) {
+            final HTTPRouteFilter f = list.get(i);
+            final String ff = field + "[" + i + "]";
+            switch (f.type()) {
+                case "RequestHeaderModifier" -> req = headerMutation(f.requestHeaderModifier());
+                case "ResponseHeaderModifier" -> resp = headerMutation(f.responseHeaderModifier());
+                case "URLRewrite" -> {
+                    if (f.urlRewrite() != null) {
+                        host = f.urlRewrite().hostname();
+                        path = pathModifier(r, ff + ".urlRewrite.path", f.urlRewrite().path(), matches);
+                    }
+                }
+                case "RequestRedirect" -> {
+                    final HTTPRouteFilter.RequestRedirect rr = f.requestRedirect();
+                    if (rr != null) {
+                        redirect = new RouteAction.Redirect(rr.scheme(), rr.hostname(), rr.port(),
+                                pathModifier(r, ff + ".requestRedirect.path", rr.path(), matches),
+                                rr.statusCode() == null ? 302 : rr.statusCode(), null);
+                    }
+                }
+                default -> {
+                    warn(r, ff + ".type", "UnsupportedValue", "filter " + f.type()
+                            + " is not supported; requests matching this rule get 500");
+                    return new FilterSet(RouteAction.Filters.NONE, null, "filter " + f.type() + " unsupported");
+                }
+            }
+        }
+        if (redirect != null && resp != null) {
+            redirect = new RouteAction.Redirect(redirect.scheme(), redirect.hostname(), redirect.port(),
+                    redirect.path(), redirect.statusCode(), resp);
+        }
+        final RouteAction.Filters fs = req == null && resp == null && host == null && path == null
+                ? RouteAction.Filters.NONE : new RouteAction.Filters(req, resp, host, path);
+        return new FilterSet(fs, redirect, null);
+    }
+
+    private static HeaderMutation headerMutation(HTTPRouteFilter.HeaderModifier m) {
+        if (m == null) {
+            return null;
+        }
+        final List<HeaderMutation.NameValue> set = new ArrayList<>();
+        for (HTTPRouteFilter.Header h : m.set()) {
+            set.add(new HeaderMutation.NameValue(h.name().toLowerCase(Locale.ROOT), h.value()));
+        }
+        final List<HeaderMutation.NameValue> add = new ArrayList<>();
+        for (HTTPRouteFilter.Header h : m.add()) {
+            add.add(new HeaderMutation.NameValue(h.name().toLowerCase(Locale.ROOT), h.value()));
+        }
+        final List<String> remove = new ArrayList<>();
+        for (String s : m.remove()) {
+            remove.add(s.toLowerCase(Locale.ROOT));
+        }
+        return new HeaderMutation(set, add, remove);
+    }
+
+    private PathModifier pathModifier(HTTPRoute r, String field, HTTPRouteFilter.PathModifier p,
+                                      List<HTTPRouteMatch> matches) {
+        if (p == null) {
+            return null;
+        }
+        if ("ReplaceFullPath".equals(p.type())) {
+            return new PathModifier(true, p.replaceFullPath() == null ? "/" : p.replaceFullPath(), "");
+        }
+        if ("ReplacePrefixMatch".equals(p.type())) {
+            // The prefix being replaced is the rule's PathPrefix match (Gateway API requires exactly one kind).
+            String prefix = "/";
+            for (HTTPRouteMatch m : matches) {
+                if (m != null && "PathPrefix".equals(m.path().type())) {
+                    prefix = trimSlash(m.path().value());
+                    break;
+                }
+            }
+            return new PathModifier(false, p.replacePrefixMatch() == null ? "/" : p.replacePrefixMatch(), prefix);
+        }
+        warn(r, field + ".type", "UnsupportedValue", "unknown path modifier " + p.type());
+        return null;
+    }
+
+    /** Strips a trailing slash from a prefix, keeping {@code /} itself. */
+    public static String trimSlash(String prefix) {
+        return prefix.length() > 1 && prefix.endsWith("/") ? prefix.substring(0, prefix.length() - 1) : prefix;
+    }
+
+    private Backend resolveBackend(HTTPRoute r, String field, HTTPBackendRef ref) {
+        final String rns = r.metadata().namespace();
+        if (!ref.group().isEmpty() || !"Service".equals(ref.kind())) {
+            return new Backend.Invalid(500, "InvalidKind", "backendRef kind " + ref.group() + "/" + ref.kind()
+                    + " is not supported; only core Service");
+        }
+        final String ns = ref.namespace() != null ? ref.namespace() : rns;
+        if (!ns.equals(rns) && !granted(rns, "HTTPRoute", ns, "", "Service", ref.name())) {
+            return new Backend.Invalid(500, "RefNotPermitted", "backendRef to Service " + ns + "/" + ref.name()
+                    + " is not permitted by any ReferenceGrant");
+        }
+        final Service svc = services.get(ns + "/" + ref.name());
+        if (svc == null) {
+            return new Backend.Invalid(500, "BackendNotFound", "Service " + ns + "/" + ref.name() + " not found");
+        }
+        if (ref.port() == null) {
+            return new Backend.Invalid(500, "BackendNotFound", "backendRef to a Service needs a port");
+        }
+        Service.ServicePort sp = null;
+        for (Service.ServicePort p : svc.ports()) {
+            if (p.port() == ref.port()) {
+                sp = p;
+            }
+        }
+        if (sp == null) {
+            return new Backend.Invalid(500, "BackendNotFound", "Service " + ns + "/" + ref.name()
+                    + " has no port " + ref.port());
+        }
+        final Cluster.Protocol proto;
+        final String app = sp.appProtocol();
+        if (app == null || app.equals("http") || app.equals("kubernetes.io/http")) {
+            proto = Cluster.Protocol.HTTP1;
+        } else if (app.equals("kubernetes.io/h2c")) {
+            proto = Cluster.Protocol.H2C;
+        } else if (app.equals("kubernetes.io/ws")) {
+            proto = Cluster.Protocol.WS;
+        } else {
+            return new Backend.Invalid(500, "UnsupportedProtocol", "appProtocol " + app + " is not supported");
+        }
+        return new Backend.Forward(new Cluster(ns + "/" + ref.name() + ":" + ref.port(), proto,
+                endpoints(ns, svc, sp, field, r)));
+    }
+
+    private List<Endpoint> endpoints(String ns, Service svc, Service.ServicePort sp, String field, HTTPRoute r) {
+        final List<Endpoint> out = new ArrayList<>();
+        final Set<String> seen = new LinkedHashSet<>();
+        for (EndpointSlice es : slicesByService.getOrDefault(ns + "/" + svc.metadata().name(), List.of())) {
+            Integer port = null;
+            for (EndpointSlice.EndpointPort p : es.ports()) {
+                if (p.name().equals(sp.name()) && p.port() != null) {
+                    port = p.port();
+                }
+            }
+            if (port == null) {
+                if (sp.targetPort().chars().allMatch(Character::isDigit) && es.ports().isEmpty()) {
+                    port = Integer.parseInt(sp.targetPort());
+                } else {
+                    continue;
+                }
+            }
+            for (EndpointSlice.Endpoint e : es.endpoints()) {
+                if (Boolean.FALSE.equals(e.ready())) {
+                    continue;
+                }
+                for (String a : e.addresses()) {
+                    if (!isIpLiteral(a)) {
+                        warn(es, "endpoints", "InvalidAddress", "\"" + a + "\" is not an IP address; skipped");
+                        continue;
+                    }
+                    if (seen.add(a + "/" + port)) {
+                        out.add(Endpoint.of(a, port));
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    private boolean granted(String fromNs, String fromKind, String toNs, String toGroup, String toKind,
+                            String toName) {
+        for (ReferenceGrant g : in.referenceGrants()) {
+            if (!g.metadata().namespace().equals(toNs)) {
+                continue;
+            }
+            boolean fromOk = false;
+            for (ReferenceGrant.From f : g.from()) {
+                fromOk |= f.group().equals(GW_GROUP) && f.kind().equals(fromKind) && f.namespace().equals(fromNs);
+            }
+            if (!fromOk) {
+                continue;
+            }
+            for (ReferenceGrant.To t : g.to()) {
+                if (t.group().equals(toGroup) && t.kind().equals(toKind)
+                        && (t.name() == null || t.name().equals(toName))) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Helpers
+
+    static boolean isIpLiteral(String s) {
+        try {
+            java.net.InetAddress.ofLiteral(s);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
+    }
+
+    private static String lower(String s) {
+        return s == null ? null : s.toLowerCase(Locale.ROOT);
+    }
+
+    private static boolean eq(String a, String b) {
+        return a == null ? b == null : a.equals(b);
+    }
+
+    private void error(Resource r, String field, String reason, String message) {
+        report(Severity.ERROR, r, field, reason, message);
+    }
+
+    private void warn(Resource r, String field, String reason, String message) {
+        report(Severity.WARNING, r, field, reason, message);
+    }
+
+    private void report(Severity sev, Resource r, String field, String reason, String message) {
+        diags.add(new Diagnostic(sev, r.source().file(), r.source().lineOf(field), r.kind(),
+                r.metadata().namespace(), r.metadata().name(), field, reason, message));
+    }
+}

@@ -1,0 +1,172 @@
+package dev.postern.config.translate;
+
+import dev.postern.config.model.ListenerModel;
+import dev.postern.config.model.RouteModel;
+import dev.postern.config.runtime.BindKey;
+import dev.postern.config.runtime.HostIndex;
+import dev.postern.config.runtime.ListenerRoutes;
+import dev.postern.config.runtime.PortTable;
+import dev.postern.config.runtime.RouteEntry;
+import dev.postern.config.runtime.RouteTable;
+import dev.postern.config.runtime.VirtualHost;
+
+import com.google.re2j.Pattern;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Compiles the listener model to immutable runtime tables: per bound socket, listeners by hostname; per
+ * listener, virtual hosts by hostname; per virtual host, route entries in Gateway API precedence order, each with
+ * its predicates compiled once.
+ *
+ * <p>A virtual host for a hostname holds every route that applies to it: routes naming that exact hostname
+ * first, then routes of each wildcard that covers it (most specific first), then routes for any host. So a
+ * request reaches a wildcard route when no exact-host route matches it, as the spec's precedence asks.
+ */
+public final class RouteTableCompiler {
+
+    /**
+     * Gateway API match precedence: Exact path, then the longest prefix, then method, then the number of header
+     * matches, then the number of query matches, then the oldest route, then namespace/name, then rule and match
+     * order. Regular-expression paths rank after prefixes (implementation-specific; see docs/decisions.md).
+     */
+    public static final Comparator<RouteModel> PRECEDENCE = Comparator
+            .comparingInt((RouteModel r) -> pathRank(r.pathType()))
+            .thenComparing(r -> -r.pathValue().length())
+            .thenComparing(r -> r.method() == null ? 1 : 0)
+            .thenComparing(r -> -r.headers().size())
+            .thenComparing(r -> -r.queryParams().size())
+            .thenComparing(r -> r.creationTimestamp().isEmpty() ? "~" : r.creationTimestamp())
+            .thenComparing(RouteModel::namespace)
+            .thenComparing(RouteModel::routeName)
+            .thenComparingInt(RouteModel::ruleIndex)
+            .thenComparingInt(RouteModel::matchIndex);
+
+    private RouteTableCompiler() {
+    }
+
+    private static int pathRank(String type) {
+        return switch (type) {
+            case "Exact" -> 0;
+            case "PathPrefix" -> 1;
+            default -> 2;
+        };
+    }
+
+    /** Compiles the listeners into a table with the given version. */
+    public static RouteTable compile(List<ListenerModel> listeners, long version) {
+        // Group listeners by socket, then by listener hostname (listeners of several Gateways on one socket with
+        // the same hostname share their routes).
+        final Map<BindKey, Map<String, List<ListenerModel>>> bySocket = new LinkedHashMap<>();
+        final Map<BindKey, String> protocols = new HashMap<>();
+        for (ListenerModel l : listeners) {
+            for (String a : l.addresses()) {
+                final BindKey k = new BindKey(a, l.port());
+                bySocket.computeIfAbsent(k, x -> new LinkedHashMap<>())
+                        .computeIfAbsent(l.hostname() == null ? "*" : l.hostname(), x -> new ArrayList<>()).add(l);
+                protocols.putIfAbsent(k, l.protocol());
+            }
+        }
+        final Map<RouteModel, RouteEntry> compiled = new IdentityHashMap<>();
+        final Map<BindKey, PortTable> ports = new LinkedHashMap<>();
+        for (Map.Entry<BindKey, Map<String, List<ListenerModel>>> e : bySocket.entrySet()) {
+            final Map<String, ListenerRoutes> byHost = new LinkedHashMap<>();
+            for (Map.Entry<String, List<ListenerModel>> le : e.getValue().entrySet()) {
+                final List<RouteModel> routes = new ArrayList<>();
+                for (ListenerModel l : le.getValue()) {
+                    routes.addAll(l.routes());
+                }
+                byHost.put(le.getKey(), new ListenerRoutes(le.getValue().getFirst().name(),
+                        virtualHosts(routes, compiled)));
+            }
+            ports.put(e.getKey(), new PortTable(e.getKey(), protocols.get(e.getKey()), HostIndex.of(byHost)));
+        }
+        return new RouteTable(version, ports);
+    }
+
+    private static HostIndex<VirtualHost> virtualHosts(List<RouteModel> routes, Map<RouteModel, RouteEntry> cache) {
+        final Map<String, List<RouteModel>> byHost = new LinkedHashMap<>();
+        for (RouteModel r : routes) {
+            for (String h : r.hostnames()) {
+                byHost.computeIfAbsent(h, x -> new ArrayList<>()).add(r);
+            }
+        }
+        final Map<String, VirtualHost> out = new LinkedHashMap<>();
+        for (String host : byHost.keySet()) {
+            // Every hostname key that covers this one, most specific first: itself, wildcards by length, then *.
+            final List<String> covering = new ArrayList<>();
+            for (String other : byHost.keySet()) {
+                if (covers(other, host)) {
+                    covering.add(other);
+                }
+            }
+            covering.sort(Comparator.comparingInt(RouteTableCompiler::specificity).reversed());
+            final List<RouteEntry> entries = new ArrayList<>();
+            final java.util.Set<RouteModel> added = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+            for (String c : covering) {
+                final List<RouteModel> group = new ArrayList<>(byHost.get(c));
+                group.sort(PRECEDENCE);
+                for (RouteModel r : group) {
+                    if (added.add(r)) {
+                        entries.add(cache.computeIfAbsent(r, RouteTableCompiler::entry));
+                    }
+                }
+            }
+            out.put(host, new VirtualHost(host, entries));
+        }
+        return HostIndex.of(out);
+    }
+
+    /** Ranks hostnames: exact names above wildcards, longer wildcards above shorter, {@code *} last. */
+    private static int specificity(String h) {
+        if (h.equals("*")) {
+            return 0;
+        }
+        return h.startsWith("*.") ? h.length() : 100_000 + h.length();
+    }
+
+    /** Returns true when hostname key {@code a} applies to requests for hostname key {@code b}. */
+    static boolean covers(String a, String b) {
+        if (a.equals(b) || a.equals("*")) {
+            return true;
+        }
+        if (a.startsWith("*.")) {
+            return b.endsWith(a.substring(1)) && !b.equals(a.substring(2));
+        }
+        return false;
+    }
+
+    private static RouteEntry entry(RouteModel r) {
+        final RouteEntry.PathKind kind;
+        String value = r.pathValue();
+        Pattern regex = null;
+        switch (r.pathType()) {
+            case "Exact" -> kind = RouteEntry.PathKind.EXACT;
+            case "PathPrefix" -> {
+                kind = RouteEntry.PathKind.PREFIX;
+                value = GatewayTranslator.trimSlash(value);
+            }
+            default -> {
+                kind = RouteEntry.PathKind.REGEX;
+                regex = Pattern.compile(value);
+            }
+        }
+        final List<RouteEntry.ValuePredicate> headers = new ArrayList<>();
+        for (RouteModel.ValueMatch v : r.headers()) {
+            headers.add(new RouteEntry.ValuePredicate(v.name(), v.value(), v.regex() ? Pattern.compile(v.value())
+                    : null));
+        }
+        final List<RouteEntry.ValuePredicate> query = new ArrayList<>();
+        for (RouteModel.ValueMatch v : r.queryParams()) {
+            query.add(new RouteEntry.ValuePredicate(v.name(), v.value(), v.regex() ? Pattern.compile(v.value())
+                    : null));
+        }
+        return new RouteEntry(r.name(), r.routeKey(), kind, value, regex, r.method(), headers, query, r.action());
+    }
+}
