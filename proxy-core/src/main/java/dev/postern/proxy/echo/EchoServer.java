@@ -73,10 +73,17 @@ public final class EchoServer implements AutoCloseable {
 
     private final Channel channel;
     private final Identity id;
+    private final java.util.concurrent.atomic.AtomicInteger connections;
 
-    private EchoServer(Channel channel, Identity id) {
+    private EchoServer(Channel channel, Identity id, java.util.concurrent.atomic.AtomicInteger connections) {
         this.channel = channel;
         this.id = id;
+        this.connections = connections;
+    }
+
+    /** How many connections this server has accepted (tests use it to see upstream connection reuse). */
+    public int connectionsAccepted() {
+        return connections.get();
     }
 
     /**
@@ -87,15 +94,17 @@ public final class EchoServer implements AutoCloseable {
     public static EchoServer start(EventLoopGroup group, Class<? extends io.netty.channel.ServerChannel> channelClass,
                                    InetSocketAddress address, Identity id) throws InterruptedException {
         requireNonNull(id, "id");
+        final java.util.concurrent.atomic.AtomicInteger count = new java.util.concurrent.atomic.AtomicInteger();
         final Channel ch = new ServerBootstrap().group(group).channel(channelClass)
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel c) {
+                        count.incrementAndGet();
                         c.pipeline().addLast(new HttpServerCodec(),
                                 new Handler(id));
                     }
                 }).bind(address).sync().channel();
-        return new EchoServer(ch, id);
+        return new EchoServer(ch, id, count);
     }
 
     /** The bound address. */

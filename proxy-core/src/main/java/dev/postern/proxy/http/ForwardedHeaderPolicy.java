@@ -6,6 +6,7 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.util.AsciiString;
+import io.netty.util.NetUtil;
 
 import java.net.InetAddress;
 import java.util.List;
@@ -91,7 +92,7 @@ public final class ForwardedHeaderPolicy {
         if (trustedHops > 0 && xff != null) {
             trusted = nthFromRight(xff, trustedHops);
         }
-        final String peerIp = peer.getHostAddress();
+        final String peerIp = NetUtil.toAddressString(peer);
         if (trusted == null) {
             trusted = peerIp;
         }

@@ -64,6 +64,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     private final boolean tls;
     private ChannelHandlerContext ctx;
     private Exchange ex;
+    /** True from a read() until a message arrives; see {@link #channelReadComplete}. */
+    private boolean awaitingRead;
     /** The next pipelined request head, when one was released while the current exchange was finishing. */
     private HttpRequest deferred;
 
@@ -87,11 +89,12 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
-        ctx.read();
+        read();
     }
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        awaitingRead = false;
         if (msg instanceof HttpRequest req) {
             if (ex != null) {
                 // The next pipelined request; it waits until the current exchange is done. No further read is
@@ -108,12 +111,29 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         } else if (msg instanceof HttpContent c) {
             if (ex == null) {
                 c.release();
-                ctx.read();
+                read();
                 return;
             }
             ex.onContent(c);
         } else {
             ReferenceCountUtil.release(msg);
+        }
+    }
+
+    /** Asks for the next message (one message: the FlowControlHandler in front releases one per read). */
+    private void read() {
+        awaitingRead = true;
+        ctx.read();
+    }
+
+    /**
+     * A read cycle ended. Netty's contract lets a read() be satisfied by a read-complete without any message (the
+     * FlowControlHandler collapses outstanding reads this way), so ask again while a message is still wanted.
+     */
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        if (awaitingRead) {
+            ctx.read();
         }
     }
 
@@ -136,7 +156,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             deferred = null;
             startExchange(d);
         } else {
-            ctx.read();
+            read();
         }
     }
 
@@ -316,7 +336,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                     requestDone = true;
                     maybeFinish();
                 } else {
-                    ctx.read();
+                    read();
                 }
                 return;
             }
@@ -332,7 +352,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                     requestDone = true;
                     maybeFinish();
                 } else {
-                    ctx.read();
+                    read();
                 }
             });
         }
@@ -364,7 +384,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 // A retry after a stale pooled connection: the (empty) body was already read.
                 ch.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
             } else {
-                ctx.read();
+                read();
             }
         }
 
@@ -509,7 +529,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 maybeFinish();
             });
             if (!requestDone && req != null && !req.decoderResult().isFailure()) {
-                ctx.read(); // start draining the request body
+                read(); // start draining the request body
             }
         }
 

@@ -153,7 +153,7 @@ public final class PosternServer implements AutoCloseable {
     }
 
     /** Envoy appends its own local address (the host's first non-loopback IP) for loopback peers. */
-    static String localAddress() {
+    public static String localAddress() {
         try {
             for (NetworkInterface ni : Collections.list(NetworkInterface.getNetworkInterfaces())) {
                 if (!ni.isUp() || ni.isLoopback()) {

@@ -1,0 +1,118 @@
+package dev.postern.proxy;
+
+import dev.postern.config.ConfigPipeline;
+import dev.postern.config.ConfigRef;
+import dev.postern.proxy.echo.EchoServer;
+import dev.postern.proxy.server.Bootstrap;
+import dev.postern.proxy.server.ConfigLoader;
+import dev.postern.proxy.server.PosternServer;
+
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A real Postern on a free port with real echo backends on port 0, configured from YAML written to a temp dir.
+ * The YAML may use {@code ${PORT}} for the gateway port.
+ */
+final class TestGateway implements AutoCloseable {
+    static final String CLASS = """
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: GatewayClass
+            metadata: {name: postern}
+            spec: {controllerName: postern.dev/gateway-controller}
+            ---
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: Gateway
+            metadata: {name: gw, namespace: default}
+            spec:
+              gatewayClassName: postern
+              addresses: [{type: IPAddress, value: 127.0.0.1}]
+              listeners: [{name: http, protocol: HTTP, port: ${PORT}}]
+            """;
+
+    final Path dir;
+    final int port;
+    final ConfigRef ref = new ConfigRef();
+    final ConfigLoader loader;
+    final PosternServer server;
+    private final List<EchoServer> echoes = new ArrayList<>();
+    private static final EventLoopGroup ECHO_GROUP = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+
+    private TestGateway(Path dir, int port, Bootstrap b) throws Exception {
+        this.dir = dir;
+        this.port = port;
+        this.loader = new ConfigLoader(dir, new ConfigPipeline.Settings(b.controllerName(), b.defaultBindAddress()),
+                ref);
+        final ConfigPipeline.Build first = loader.reload();
+        if (first.rejected()) {
+            throw new IllegalStateException("test config rejected: " + first.diagnostics());
+        }
+        this.server = PosternServer.start(b, ref);
+        loader.watch();
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+
+    /** Starts with {@link #CLASS} plus {@code yaml}; the echo backends must already be running. */
+    static TestGateway start(Path dir, String yaml, Bootstrap b) throws Exception {
+        final int port = freePort();
+        Files.writeString(dir.resolve("gateway.yaml"), CLASS.replace("${PORT}", String.valueOf(port)));
+        Files.writeString(dir.resolve("routes.yaml"), yaml);
+        return new TestGateway(dir, port, b.withAdminPort(0));
+    }
+
+    static TestGateway start(Path dir, String yaml) throws Exception {
+        return start(dir, yaml, Bootstrap.defaults());
+    }
+
+    /** Starts an echo backend on 127.0.0.1 and a free port. */
+    static EchoServer echo(String pod) throws InterruptedException {
+        return EchoServer.start(ECHO_GROUP, NioServerSocketChannel.class, new InetSocketAddress("127.0.0.1", 0),
+                new EchoServer.Identity("default", pod, "", "", "3000"));
+    }
+
+    /** A Service plus EndpointSlice YAML for endpoints on 127.0.0.1 at {@code port}. */
+    static String service(String name, int... ports) {
+        final StringBuilder sb = new StringBuilder();
+        sb.append("---\napiVersion: v1\nkind: Service\nmetadata: {name: ").append(name)
+                .append(", namespace: default}\nspec: {ports: [{name: http, port: 80}]}\n");
+        for (int i = 0; i < ports.length; i++) {
+            sb.append("---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ").append(name)
+                    .append('-').append(i).append(", namespace: default, labels: {kubernetes.io/service-name: ")
+                    .append(name).append("}}\naddressType: IPv4\nendpoints: [{addresses: [127.0.0.1]}]\n")
+                    .append("ports: [{name: http, port: ").append(ports[i]).append("}]\n");
+        }
+        return sb.toString();
+    }
+
+    InetSocketAddress address() {
+        return new InetSocketAddress("127.0.0.1", port);
+    }
+
+    RawHttp client() throws IOException {
+        return new RawHttp(address());
+    }
+
+    @Override
+    public void close() throws Exception {
+        loader.close();
+        server.close();
+        for (EchoServer e : echoes) {
+            e.close();
+        }
+    }
+}

@@ -1,0 +1,152 @@
+package dev.postern.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.postern.config.diag.Diagnostic;
+import dev.postern.config.gatewayapi.HTTPRoute;
+import dev.postern.config.yaml.YamlReader;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Reading manifests: good input, and every kind of bad input named precisely. */
+class YamlReaderTest {
+
+    private static Diagnostic only(YamlReader.Result r, String reason) {
+        final List<Diagnostic> ds = r.diagnostics().stream().filter(d -> d.reason().equals(reason)).toList();
+        assertEquals(1, ds.size(), () -> "expected one " + reason + " in " + r.diagnostics());
+        return ds.getFirst();
+    }
+
+    @Test
+    void readsRouteWithDefaultsAndLines() {
+        final YamlReader.Result r = YamlReader.read("routes.yaml", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata:
+                  name: r1
+                  namespace: ns1
+                  generation: 3
+                spec:
+                  parentRefs:
+                  - name: gw
+                  rules:
+                  - backendRefs:
+                    - name: svc
+                      port: 8080
+                """);
+        assertFalse(r.hasErrors(), r.diagnostics()::toString);
+        final HTTPRoute route = (HTTPRoute) r.resources().getFirst();
+        assertEquals("ns1", route.metadata().namespace());
+        assertEquals(3, route.metadata().generation());
+        assertEquals("gateway.networking.k8s.io", route.parentRefs().getFirst().group());
+        assertEquals("Gateway", route.parentRefs().getFirst().kind());
+        assertEquals(1, route.rules().getFirst().backendRefs().getFirst().weight());
+        assertEquals(13, route.source().lineOf("spec.rules[0].backendRefs[0].port"));
+    }
+
+    @Test
+    void wrongTypeNamesFileLineResourceAndField() {
+        final YamlReader.Result r = YamlReader.read("bad.yaml", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata:
+                  name: r1
+                spec:
+                  rules:
+                  - backendRefs:
+                    - name: svc
+                      port: eighty
+                """);
+        final Diagnostic d = only(r, "InvalidType");
+        assertTrue(d.isError());
+        assertEquals("bad.yaml", d.file());
+        assertEquals(9, d.line());
+        assertEquals("HTTPRoute", d.kind());
+        assertEquals("default", d.namespace());
+        assertEquals("r1", d.name());
+        assertEquals("spec.rules[0].backendRefs[0].port", d.field());
+        assertTrue(d.toString().startsWith("bad.yaml:9: error: HTTPRoute default/r1: spec.rules[0].backendRefs[0].port:"),
+                d.toString());
+        assertTrue(r.resources().isEmpty(), "a resource with an error is not kept");
+    }
+
+    @Test
+    void invalidYamlNamesTheLine() {
+        final YamlReader.Result r = YamlReader.read("broken.yaml", "kind: Gateway\nmetadata: {name: [x\n");
+        final Diagnostic d = only(r, "InvalidYaml");
+        assertEquals("broken.yaml", d.file());
+        assertTrue(d.line() >= 2, d::toString);
+    }
+
+    @Test
+    void aliasBombIsRefused() {
+        final StringBuilder sb = new StringBuilder("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        for (char c = 'b'; c <= 'k'; c++) {
+            final char p = (char) (c - 1);
+            sb.append(c).append(": &").append(c).append(" [*").append(p).append(",*").append(p).append(",*")
+                    .append(p).append(",*").append(p).append(",*").append(p).append(",*").append(p).append("]\n");
+        }
+        final YamlReader.Result r = YamlReader.read("bomb.yaml", sb.toString());
+        assertTrue(r.hasErrors(), r.diagnostics()::toString);
+        assertTrue(r.resources().isEmpty());
+    }
+
+    @Test
+    void deepNestingIsRefused() {
+        final String deep = "kind: HTTPRoute\napiVersion: gateway.networking.k8s.io/v1\nmetadata: {name: x}\nspec: "
+                + "[".repeat(500) + "]".repeat(500) + "\n";
+        final YamlReader.Result r = YamlReader.read("deep.yaml", deep);
+        assertTrue(r.hasErrors(), r.diagnostics()::toString);
+    }
+
+    @Test
+    void unknownFieldsWarnAndOtherKindsAreSkipped() {
+        final YamlReader.Result r = YamlReader.read("mixed.yaml", """
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: web}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: r}
+                spec:
+                  bogus: 1
+                """);
+        assertFalse(r.hasErrors(), r.diagnostics()::toString);
+        assertEquals(1, r.resources().size());
+        final Diagnostic d = only(r, "UnknownField");
+        assertEquals("spec.bogus", d.field());
+        assertEquals(9, d.line());
+    }
+
+    @Test
+    void duplicatesAndMissingNamesAreErrors(@TempDir Path dir) throws Exception {
+        final String route = """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: same}
+                """;
+        Files.writeString(dir.resolve("a.yaml"), route);
+        Files.writeString(dir.resolve("b.yaml"), route + "---\napiVersion: v1\nkind: Service\nmetadata: {}\n");
+        final YamlReader.Result r = YamlReader.readDirectory(dir);
+        final Diagnostic dup = only(r, "Duplicate");
+        assertTrue(dup.file().endsWith("b.yaml"));
+        assertTrue(dup.message().contains("a.yaml"));
+        final Diagnostic req = only(r, "Required");
+        assertEquals("metadata.name", req.field());
+    }
+
+    @Test
+    void hugeFileIsRefused(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("huge.yaml"), "# " + "x".repeat(YamlReader.MAX_FILE_CHARS + 10));
+        final YamlReader.Result r = YamlReader.readDirectory(dir);
+        assertEquals("TooLarge", r.diagnostics().getFirst().reason());
+    }
+}
