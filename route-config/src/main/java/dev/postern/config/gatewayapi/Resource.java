@@ -2,7 +2,8 @@ package dev.postern.config.gatewayapi;
 
 /** A Kubernetes object as written in the input. */
 public sealed interface Resource
-        permits GatewayClass, Gateway, HTTPRoute, Service, EndpointSlice, ReferenceGrant, Namespace {
+        permits GatewayClass, Gateway, HTTPRoute, GRPCRoute, L4Route, Service, EndpointSlice, ReferenceGrant, Namespace,
+        BackendTLSPolicy, Secret, ConfigMap {
     /** Returns the {@code apiVersion} as written. */
     String apiVersion();
 

@@ -2,7 +2,12 @@ package dev.postern.config.yaml;
 
 import dev.postern.config.diag.Diagnostic;
 import dev.postern.config.diag.Severity;
+import dev.postern.config.gatewayapi.BackendTLSPolicy;
+import dev.postern.config.gatewayapi.ConfigMap;
 import dev.postern.config.gatewayapi.EndpointSlice;
+import dev.postern.config.gatewayapi.GRPCRoute;
+import dev.postern.config.gatewayapi.L4Route;
+import dev.postern.config.gatewayapi.Secret;
 import dev.postern.config.gatewayapi.Gateway;
 import dev.postern.config.gatewayapi.GatewayClass;
 import dev.postern.config.gatewayapi.HTTPBackendRef;
@@ -58,8 +63,8 @@ public final class YamlReader {
 
     private static final String GW_GROUP = "gateway.networking.k8s.io";
     /** Kinds the reader knows but Postern does not serve yet: reported as a warning, never silently. */
-    private static final Set<String> NOT_YET = Set.of("GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute",
-            "BackendTLSPolicy", "Secret", "ConfigMap", "ListenerSet", "XListenerSet", "BackendTrafficPolicy");
+    private static final Set<String> NOT_YET = Set.of("ListenerSet", "XListenerSet", "BackendTrafficPolicy",
+            "XBackendTrafficPolicy", "XMesh");
 
     /** What a read produced: the resources and every diagnostic. */
     public record Result(List<Resource> resources, List<Diagnostic> diagnostics) {
@@ -165,6 +170,14 @@ public final class YamlReader {
     private static void readDocument(String file, Node doc, List<Resource> out, List<Diagnostic> diags) {
         final YNode.Ctx probe = new YNode.Ctx(file, "", diags);
         final YNode root = new YNode(probe, doc, "");
+        if (!root.present()) {
+            return; // an empty document ("---" with nothing after it)
+        }
+        if (!(doc instanceof org.yaml.snakeyaml.nodes.MappingNode)) {
+            diags.add(new Diagnostic(Severity.ERROR, file, root.line(), "", "", "", "", "InvalidType",
+                    "a document must be a Kubernetes object (a YAML mapping)"));
+            return;
+        }
         final String kind = root.get("kind").str();
         final String apiVersion = root.get("apiVersion").str();
         if (kind == null || apiVersion == null) {
@@ -191,6 +204,12 @@ public final class YamlReader {
                 case "/Service" -> service(n, apiVersion, ctx);
                 case "discovery.k8s.io/EndpointSlice" -> endpointSlice(n, apiVersion, ctx);
                 case "/Namespace" -> namespace(n, apiVersion, ctx);
+                case GW_GROUP + "/GRPCRoute" -> grpcRoute(n, apiVersion, ctx);
+                case GW_GROUP + "/TLSRoute", GW_GROUP + "/TCPRoute", GW_GROUP + "/UDPRoute" ->
+                        l4Route(n, apiVersion, kind, ctx);
+                case GW_GROUP + "/BackendTLSPolicy" -> backendTLSPolicy(n, apiVersion, ctx);
+                case "/Secret" -> secret(n, apiVersion, ctx);
+                case "/ConfigMap" -> configMap(n, apiVersion, ctx);
                 default -> {
                     if (NOT_YET.contains(kind)) {
                         meta(n, ctx, true);
@@ -308,13 +327,7 @@ public final class YamlReader {
         n.known(TOP);
         final ObjectMeta meta = meta(n, ctx, true);
         final YNode spec = n.get("spec").known(Set.of("parentRefs", "hostnames", "rules"));
-        final List<ParentReference> parents = new ArrayList<>();
-        for (YNode p : spec.get("parentRefs").list()) {
-            p.known(Set.of("group", "kind", "namespace", "name", "sectionName", "port"));
-            parents.add(new ParentReference(p.get("group").str(GW_GROUP), p.get("kind").str("Gateway"),
-                    p.get("namespace").str(), p.get("name").required(), p.get("sectionName").str(),
-                    p.get("port").integer()));
-        }
+        final List<ParentReference> parents = parentRefs(spec.get("parentRefs"));
         final List<HTTPRouteRule> rules = new ArrayList<>();
         for (YNode r : spec.get("rules").list()) {
             r.known(Set.of("name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"));
@@ -353,6 +366,108 @@ public final class YamlReader {
                     timeouts, retry));
         }
         return new HTTPRoute(apiVersion, meta, source(ctx, n), parents, spec.get("hostnames").strings(), rules);
+    }
+
+    private static List<ParentReference> parentRefs(YNode list) {
+        final List<ParentReference> parents = new ArrayList<>();
+        for (YNode p : list.list()) {
+            p.known(Set.of("group", "kind", "namespace", "name", "sectionName", "port"));
+            parents.add(new ParentReference(p.get("group").str(GW_GROUP), p.get("kind").str("Gateway"),
+                    p.get("namespace").str(), p.get("name").required(), p.get("sectionName").str(),
+                    p.get("port").integer()));
+        }
+        return parents;
+    }
+
+    private static GRPCRoute grpcRoute(YNode n, String apiVersion, YNode.Ctx ctx) {
+        n.known(TOP);
+        final ObjectMeta meta = meta(n, ctx, true);
+        final YNode spec = n.get("spec").known(Set.of("parentRefs", "hostnames", "rules"));
+        final List<GRPCRoute.Rule> rules = new ArrayList<>();
+        for (YNode r : spec.get("rules").list()) {
+            r.known(Set.of("name", "matches", "filters", "backendRefs", "sessionPersistence"));
+            final List<GRPCRoute.Match> matches = new ArrayList<>();
+            for (YNode m : r.get("matches").list()) {
+                m.known(Set.of("method", "headers"));
+                final YNode mm = m.get("method");
+                final GRPCRoute.MethodMatch method = mm.present() ? new GRPCRoute.MethodMatch(
+                        mm.get("type").str("Exact"), mm.get("service").str(), mm.get("method").str()) : null;
+                matches.add(new GRPCRoute.Match(method, valueMatches(m.get("headers"))));
+            }
+            final List<HTTPBackendRef> backends = new ArrayList<>();
+            for (YNode b : r.get("backendRefs").list()) {
+                backends.add(backendRef(b));
+            }
+            rules.add(new GRPCRoute.Rule(r.get("name").str(), matches, filters(r.get("filters")), backends));
+        }
+        return new GRPCRoute(apiVersion, meta, source(ctx, n), parentRefs(spec.get("parentRefs")),
+                spec.get("hostnames").strings(), rules);
+    }
+
+    private static L4Route l4Route(YNode n, String apiVersion, String kind, YNode.Ctx ctx) {
+        n.known(TOP);
+        final ObjectMeta meta = meta(n, ctx, true);
+        final YNode spec = n.get("spec").known(Set.of("parentRefs", "hostnames", "rules", "useDefaultGateways"));
+        final List<L4Route.Rule> rules = new ArrayList<>();
+        for (YNode r : spec.get("rules").list()) {
+            r.known(Set.of("name", "backendRefs"));
+            final List<HTTPBackendRef> backends = new ArrayList<>();
+            for (YNode b : r.get("backendRefs").list()) {
+                backends.add(backendRef(b));
+            }
+            rules.add(new L4Route.Rule(r.get("name").str(), backends));
+        }
+        return new L4Route(apiVersion, kind, meta, source(ctx, n), parentRefs(spec.get("parentRefs")),
+                spec.get("hostnames").strings(), rules);
+    }
+
+    private static BackendTLSPolicy backendTLSPolicy(YNode n, String apiVersion, YNode.Ctx ctx) {
+        n.known(TOP);
+        final ObjectMeta meta = meta(n, ctx, true);
+        final YNode spec = n.get("spec").known(Set.of("targetRefs", "validation", "options"));
+        final List<BackendTLSPolicy.TargetRef> targets = new ArrayList<>();
+        for (YNode t : spec.get("targetRefs").list()) {
+            targets.add(new BackendTLSPolicy.TargetRef(t.get("group").str(""), t.get("kind").str("Service"),
+                    t.get("name").required(), t.get("sectionName").str()));
+        }
+        final YNode v = spec.get("validation").known(Set.of("caCertificateRefs", "wellKnownCACertificates",
+                "hostname", "subjectAltNames"));
+        final List<BackendTLSPolicy.CARef> cas = new ArrayList<>();
+        for (YNode c : v.get("caCertificateRefs").list()) {
+            cas.add(new BackendTLSPolicy.CARef(c.get("group").str(""), c.get("kind").str("ConfigMap"),
+                    c.get("name").required()));
+        }
+        final List<BackendTLSPolicy.SubjectAltName> sans = new ArrayList<>();
+        for (YNode s : v.get("subjectAltNames").list()) {
+            sans.add(new BackendTLSPolicy.SubjectAltName(s.get("type").str(""), s.get("hostname").str(),
+                    s.get("uri").str()));
+        }
+        return new BackendTLSPolicy(apiVersion, meta, source(ctx, n), targets, new BackendTLSPolicy.Validation(cas,
+                v.get("wellKnownCACertificates").str(), v.get("hostname").str(), sans),
+                spec.get("options").stringMap());
+    }
+
+    private static Secret secret(YNode n, String apiVersion, YNode.Ctx ctx) {
+        final ObjectMeta meta = meta(n, ctx, true);
+        final Map<String, byte[]> data = new java.util.LinkedHashMap<>();
+        final YNode d = n.get("data");
+        for (Map.Entry<String, String> e : d.stringMap().entrySet()) {
+            try {
+                data.put(e.getKey(), java.util.Base64.getMimeDecoder().decode(e.getValue()));
+            } catch (IllegalArgumentException ex) {
+                d.get(e.getKey()).error("InvalidValue", "not valid base64: " + ex.getMessage());
+            }
+        }
+        for (Map.Entry<String, String> e : n.get("stringData").stringMap().entrySet()) {
+            data.put(e.getKey(), e.getValue().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
+        return new Secret(apiVersion, meta, source(ctx, n), n.get("type").str("Opaque"),
+                java.util.Collections.unmodifiableMap(data));
+    }
+
+    private static ConfigMap configMap(YNode n, String apiVersion, YNode.Ctx ctx) {
+        final ObjectMeta meta = meta(n, ctx, true);
+        return new ConfigMap(apiVersion, meta, source(ctx, n), n.get("data").stringMap());
     }
 
     private static HTTPBackendRef backendRef(YNode b) {
