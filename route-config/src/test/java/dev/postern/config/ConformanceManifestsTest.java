@@ -50,6 +50,6 @@ class ConformanceManifestsTest {
             resources += r.resources().size();
         }
         assertEquals(List.of(), errors);
-        assertTrue(resources > 400, "resources read: " + resources);
+        assertTrue(resources > 350, "resources read: " + resources);
     }
 }
