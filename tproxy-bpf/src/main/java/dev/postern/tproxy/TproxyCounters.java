@@ -1,0 +1,34 @@
+package dev.postern.tproxy;
+
+/**
+ * The BPF program's counters, summed over CPUs. They count since the counters map was created, which with pinning
+ * survives Postern restarts.
+ *
+ * @param packetsSeen every packet the program ran on (all protocols)
+ * @param matched TCP packets for a configured destination prefix and port
+ * @param assignedEstablished matched packets given to the connection's own socket (established, handshake or
+ *     time-wait)
+ * @param assignedListener matched packets given to the transparent listener (new connections)
+ * @param noListener matched packets with no connection socket and no listener
+ * @param assignErrors {@code bpf_sk_assign} failures
+ * @param dropped packets dropped because of {@link FailMode#CLOSED}
+ * @param failedOpen packets passed on untouched because of {@link FailMode#OPEN}
+ * @param unparsed IPv4/IPv6 packets whose headers could not be read (fragments, truncation); passed untouched
+ */
+public record TproxyCounters(long packetsSeen, long matched, long assignedEstablished, long assignedListener,
+        long noListener, long assignErrors, long dropped, long failedOpen, long unparsed) {
+
+    static TproxyCounters of(final long[] slots) {
+        return new TproxyCounters(slots[0], slots[1], slots[2], slots[3], slots[4], slots[5], slots[6], slots[7],
+                slots[8]);
+    }
+
+    /** The difference {@code this - earlier}, for assertions and rates. */
+    public TproxyCounters minus(final TproxyCounters earlier) {
+        java.util.Objects.requireNonNull(earlier, "earlier");
+        return new TproxyCounters(packetsSeen - earlier.packetsSeen, matched - earlier.matched,
+                assignedEstablished - earlier.assignedEstablished, assignedListener - earlier.assignedListener,
+                noListener - earlier.noListener, assignErrors - earlier.assignErrors, dropped - earlier.dropped,
+                failedOpen - earlier.failedOpen, unparsed - earlier.unparsed);
+    }
+}
