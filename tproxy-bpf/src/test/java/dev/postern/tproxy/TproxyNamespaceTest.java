@@ -453,4 +453,46 @@ class TproxyNamespaceTest {
             return null;
         });
     }
+
+    @Test
+    void unhandledTrafficGoesOnToTheNextTcxProgram(final TestInfo test) throws IOException {
+        // Another program on the same hook, standing in for a CNI's and attached before Postern: a second copy of
+        // the object that drops whatever reaches it for VIP:81 (fail closed, no listener behind it). Postern
+        // attaches with attachFirst, so it runs before it.
+        final TproxyDataplane next = start(TproxySettings.builder().interfaces(List.of(Topology.NODE_IF))
+                .attachFirst(false).manageRouting(false)
+                .pinRoot(topology.pinRoot(test.getTestMethod().orElseThrow().getName() + "-next")).build());
+        final TproxyDataplane ours;
+        try {
+            ours = start(settings(test).build());
+        } catch (final RuntimeException e) {
+            uninstall(next);
+            throw e;
+        }
+        try {
+            topology.node.call(() -> {
+                ours.setServices(gatewayServices());
+                next.setServices(List.of(TproxyService.parse(Topology.VIP_V4 + ":81",
+                        new InetSocketAddress(InetAddress.ofLiteral("127.0.0.1"), 9))));
+                return null;
+            });
+            final TproxyCounters oursBefore = topology.node.call(ours::counters);
+            final TproxyCounters nextBefore = topology.node.call(next::counters);
+
+            // Steered by ours: TC_ACT_OK ends the chain, the next program never sees these packets.
+            final String steered = Peers.exchange(topology.client, Topology.VIP_V4, 80, TIMEOUT_MS).split("\t")[0];
+            assertTrue(steered.startsWith("http local="), steered);
+            assertTrue(topology.node.call(ours::counters).minus(oursBefore).matched() >= 3);
+            assertEquals(0, topology.node.call(next::counters).minus(nextBefore).packetsSeen());
+
+            // Not ours: TC_ACT_UNSPEC (TCX_NEXT) hands the packet to the next program, which drops it.
+            assertThrows(SocketTimeoutException.class,
+                    () -> Peers.exchange(topology.client, Topology.VIP_V4, 81, DROP_TIMEOUT_MS));
+            final TproxyCounters nextDelta = topology.node.call(next::counters).minus(nextBefore);
+            assertEquals(1, nextDelta.dropped(), nextDelta.toString());
+        } finally {
+            uninstall(next);
+            uninstall(ours);
+        }
+    }
 }
