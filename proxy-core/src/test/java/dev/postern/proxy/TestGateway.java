@@ -87,9 +87,15 @@ final class TestGateway implements AutoCloseable {
 
     /** A Service plus EndpointSlice YAML for endpoints on 127.0.0.1 at {@code port}. */
     static String service(String name, int... ports) {
+        return service(name, null, ports);
+    }
+
+    /** The same with the Service port's appProtocol (null for none). */
+    static String service(String name, String appProtocol, int... ports) {
         final StringBuilder sb = new StringBuilder();
         sb.append("---\napiVersion: v1\nkind: Service\nmetadata: {name: ").append(name)
-                .append(", namespace: default}\nspec: {ports: [{name: http, port: 80}]}\n");
+                .append(", namespace: default}\nspec: {ports: [{name: http, port: 80")
+                .append(appProtocol == null ? "" : ", appProtocol: " + appProtocol).append("}]}\n");
         for (int i = 0; i < ports.length; i++) {
             sb.append("---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ").append(name)
                     .append('-').append(i).append(", namespace: default, labels: {kubernetes.io/service-name: ")
@@ -101,6 +107,24 @@ final class TestGateway implements AutoCloseable {
 
     InetSocketAddress address() {
         return new InetSocketAddress("127.0.0.1", port);
+    }
+
+    /** Runs a command (curl, h2load...) to completion and returns its standard output; fails on a non-zero exit. */
+    static String run(String... cmd) throws IOException, InterruptedException {
+        final Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        final String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        if (!p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError(String.join(" ", cmd) + " timed out:\n" + out);
+        }
+        if (p.exitValue() != 0) {
+            throw new AssertionError(String.join(" ", cmd) + " exited " + p.exitValue() + ":\n" + out);
+        }
+        return out;
+    }
+
+    String url(String path) {
+        return "http://127.0.0.1:" + port + path;
     }
 
     RawHttp client() throws IOException {

@@ -26,7 +26,13 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.HttpServerUpgradeHandler;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http2.CleartextHttp2ServerUpgradeHandler;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
@@ -100,8 +106,23 @@ public final class EchoServer implements AutoCloseable {
                     @Override
                     protected void initChannel(Channel c) {
                         count.incrementAndGet();
-                        c.pipeline().addLast(new HttpServerCodec(),
-                                new Handler(id));
+                        // HTTP/1.1, and h2c with prior knowledge on the same port.
+                        final HttpServerCodec http1 = new HttpServerCodec();
+                        c.pipeline().addLast(new CleartextHttp2ServerUpgradeHandler(http1,
+                                new HttpServerUpgradeHandler(http1, p -> null), new ChannelInitializer<Channel>() {
+                                    @Override
+                                    protected void initChannel(Channel h2) {
+                                        h2.pipeline().addLast(Http2FrameCodecBuilder.forServer().build(),
+                                                new Http2MultiplexHandler(new ChannelInitializer<Channel>() {
+                                                    @Override
+                                                    protected void initChannel(Channel stream) {
+                                                        stream.pipeline().addLast(
+                                                                new Http2StreamFrameToHttpObjectCodec(true),
+                                                                new Handler(id));
+                                                    }
+                                                }));
+                                    }
+                                }), new Handler(id));
                     }
                 }).bind(address).sync().channel();
         return new EchoServer(ch, id, count);
@@ -178,7 +199,7 @@ public final class EchoServer implements AutoCloseable {
             }
             final Map<String, List<String>> headers = new LinkedHashMap<>();
             for (Map.Entry<String, String> e : r.headers()) {
-                if (e.getKey().equalsIgnoreCase("host")) {
+                if (e.getKey().equalsIgnoreCase("host") || e.getKey().startsWith("x-http2-")) {
                     continue;
                 }
                 headers.computeIfAbsent(canonical(e.getKey()), k -> new ArrayList<>()).add(e.getValue());
@@ -187,7 +208,7 @@ public final class EchoServer implements AutoCloseable {
             body.put("path", uri);
             body.put("host", r.headers().get(HttpHeaderNames.HOST, ""));
             body.put("method", r.method().name());
-            body.put("proto", r.protocolVersion().text());
+            body.put("proto", ctx.channel() instanceof Http2StreamChannel ? "HTTP/2.0" : r.protocolVersion().text());
             body.put("headers", headers);
             body.put("namespace", id.namespace());
             body.put("ingress", id.ingress());

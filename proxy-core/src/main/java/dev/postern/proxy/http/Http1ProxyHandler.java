@@ -21,6 +21,9 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.codec.http.DefaultHttpRequest;
+import io.netty.handler.codec.http.DefaultLastHttpContent;
+import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -36,6 +39,7 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.handler.codec.http2.HttpConversionUtil;
 import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
 
@@ -137,14 +141,24 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
-    private void startExchange(HttpRequest req) {
+    private void startExchange(HttpRequest msg) {
+        HttpRequest req = msg;
+        LastHttpContent last = null;
+        if (msg instanceof FullHttpRequest full && !full.decoderResult().isFailure()) {
+            // HTTP/2 streams that end with their headers arrive whole: handle the head and the (empty) body apart,
+            // so that the head alone is what goes upstream.
+            req = new DefaultHttpRequest(full.protocolVersion(), full.method(), full.uri(), full.headers());
+            last = new DefaultLastHttpContent(full.content(), full.trailingHeaders());
+        } else if (msg instanceof HttpContent c) {
+            c.release();
+        }
         ex = new Exchange();
         ex.onHead(req);
-        if (req instanceof HttpContent c) {
+        if (last != null) {
             if (ex != null) {
-                ex.onContent(c);
+                ex.onContent(last);
             } else {
-                c.release();
+                last.release();
             }
         }
     }
@@ -272,6 +286,9 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private void prepareUpstreamRequest() {
             final HttpHeaders h = req.headers();
             final boolean chunked = HttpUtil.isTransferEncodingChunked(req);
+            for (HttpConversionUtil.ExtensionHeaderNames n : HttpConversionUtil.ExtensionHeaderNames.values()) {
+                h.remove(n.text()); // x-http2-*: the HTTP/2 conversion's own bookkeeping, never forwarded
+            }
             final InetSocketAddress peer = (InetSocketAddress) ctx.channel().remoteAddress();
             sc.forwardedPolicy().apply(h, peer.getAddress(), tls, false);
             if (chunked) {

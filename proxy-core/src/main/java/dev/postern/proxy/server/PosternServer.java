@@ -8,7 +8,6 @@ import dev.postern.config.runtime.RouteTable;
 import dev.postern.proxy.admin.AdminHandler;
 import dev.postern.proxy.http.CidrSet;
 import dev.postern.proxy.http.ForwardedHeaderPolicy;
-import dev.postern.proxy.http.Http1ProxyHandler;
 
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -16,11 +15,8 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpServerCodec;
-import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
-import io.netty.handler.flow.FlowControlHandler;
 import io.netty.util.concurrent.DefaultThreadFactory;
 
 import java.net.Inet4Address;
@@ -48,11 +44,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class PosternServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PosternServer.class);
-
-    /** Limits Envoy applies by default: 60 KiB of request headers. */
-    public static final int MAX_HEADER_BYTES = 60 * 1024;
-    /** The longest request line accepted. */
-    public static final int MAX_INITIAL_LINE = 16 * 1024;
 
     private final Bootstrap bootstrap;
     private final ConfigRef config;
@@ -139,17 +130,7 @@ public final class PosternServer implements AutoCloseable {
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        final HttpDecoderConfig dc = new HttpDecoderConfig()
-                                .setMaxInitialLineLength(MAX_INITIAL_LINE)
-                                .setMaxHeaderSize(MAX_HEADER_BYTES)
-                                .setValidateHeaders(true);
-                        ch.pipeline().addLast(new HttpServerCodec(dc), new HttpServerExpectContinueHandler(),
-                                new FlowControlHandler(), new Http1ProxyHandler(context, key, false));
-                    }
-                });
+                .childHandler(new HttpListenerInitializer(context, key));
     }
 
     /** Envoy appends its own local address (the host's first non-loopback IP) for loopback peers. */

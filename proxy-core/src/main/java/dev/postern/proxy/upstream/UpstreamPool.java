@@ -1,5 +1,6 @@
 package dev.postern.proxy.upstream;
 
+import dev.postern.config.runtime.Cluster;
 import dev.postern.proxy.server.Transport;
 
 import io.netty.bootstrap.Bootstrap;
@@ -11,7 +12,14 @@ import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.timeout.IdleStateHandler;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 import io.netty.util.AttributeKey;
+import io.netty.util.concurrent.Future;
 
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -20,8 +28,8 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The upstream connections of one event loop: idle HTTP/1.1 connections by {@link PoolKey}, and new ones
- * connected on the same loop. Confined to its loop: no locks, and every method asserts it runs there.
+ * The upstream connections of one event loop: idle HTTP/1.1 connections by {@link PoolKey}, one multiplexed
+ * HTTP/2 (h2c) connection per key for h2c upstreams, and new connections made on the same loop. Confined to its loop: no locks, and every method asserts it runs there.
  */
 public final class UpstreamPool {
     private static final AttributeKey<PoolKey> KEY = AttributeKey.valueOf("postern.poolKey");
@@ -29,6 +37,10 @@ public final class UpstreamPool {
     private final EventLoop loop;
     private final Bootstrap bootstrap;
     private final Map<PoolKey, ArrayDeque<Channel>> idle = new HashMap<>();
+    private final Bootstrap h2Bootstrap;
+    private final ChannelInitializer<Http2StreamChannel> streamInit;
+    /** One multiplexed HTTP/2 connection per key (h2c upstreams), connecting or connected. */
+    private final Map<PoolKey, ChannelFuture> h2 = new HashMap<>();
 
     /**
      * Creates the pool of one loop.
@@ -54,6 +66,24 @@ public final class UpstreamPool {
                                 .addLast(new UpstreamHandler());
                     }
                 });
+        this.h2Bootstrap = new Bootstrap().group(loop).channel(transport.socketChannel())
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE,
+                        connectTimeout.toMillis()))
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(Http2FrameCodecBuilder.forClient().validateHeaders(true).build(),
+                                new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+                    }
+                });
+        this.streamInit = new ChannelInitializer<Http2StreamChannel>() {
+            @Override
+            protected void initChannel(Http2StreamChannel ch) {
+                ch.config().setAutoRead(false);
+                ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false)).addLast(new UpstreamHandler());
+            }
+        };
     }
 
     /**
@@ -62,6 +92,10 @@ public final class UpstreamPool {
      */
     public void acquire(PoolKey key, UpstreamListener owner, Callback done) {
         assert loop.inEventLoop();
+        if (key.protocol() == Cluster.Protocol.H2C) {
+            acquireStream(key, owner, done);
+            return;
+        }
         final ArrayDeque<Channel> q = idle.get(key);
         if (q != null) {
             Channel ch;
@@ -92,6 +126,35 @@ public final class UpstreamPool {
         });
     }
 
+    /** Opens a stream on the key's HTTP/2 connection, connecting it first when there is none. */
+    private void acquireStream(PoolKey key, UpstreamListener owner, Callback done) {
+        ChannelFuture parent = h2.get(key);
+        if (parent == null || (parent.isDone() && !parent.channel().isActive())) {
+            final ChannelFuture f = h2Bootstrap.connect(key.address());
+            h2.put(key, f);
+            f.channel().closeFuture().addListener(x -> h2.remove(key, f));
+            parent = f;
+        }
+        final boolean reused = parent.isDone();
+        final ChannelFuture p = parent;
+        p.addListener(x -> {
+            if (!x.isSuccess()) {
+                done.onFailed(x.cause());
+                return;
+            }
+            new Http2StreamChannelBootstrap(p.channel()).handler(streamInit).open().addListener(
+                    (Future<Http2StreamChannel> s) -> {
+                        if (s.isSuccess()) {
+                            final Http2StreamChannel ch = s.getNow();
+                            handler(ch).owner(owner);
+                            done.onAcquired(ch, reused);
+                        } else {
+                            done.onFailed(s.cause());
+                        }
+                    });
+        });
+    }
+
     /** Receives the outcome of {@link #acquire}, on the pool's loop. */
     public interface Callback {
         /** A connection, {@code reused} from the pool or newly connected. */
@@ -105,6 +168,12 @@ public final class UpstreamPool {
     public void release(Channel ch) {
         assert loop.inEventLoop();
         handler(ch).owner(null);
+        if (ch instanceof Http2StreamChannel) {
+            if (ch.isActive()) {
+                ch.close(); // streams are not reused; the connection under them is
+            }
+            return;
+        }
         final PoolKey key = ch.attr(KEY).get();
         if (!ch.isActive() || key == null) {
             ch.close();
