@@ -1,7 +1,9 @@
 package dev.postern.tproxy;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -80,9 +82,14 @@ final class BpfObject implements AutoCloseable {
         try {
             final MemorySegment buffer = arena.allocate(bytes.length, 8);
             MemorySegment.copy(bytes, 0, buffer, JAVA_BYTE, 0, bytes.length);
+            // struct bpf_object_open_opts, only its first two fields (sz, object_name): libbpf accepts an older,
+            // shorter struct and defaults the rest.
+            final MemorySegment opts = arena.allocate(16, 8);
+            opts.set(JAVA_LONG, 0, 16L);
+            opts.set(ADDRESS, 8, arena.allocateFrom("postern_tproxy"));
             final int[] errno = new int[1];
             object = Libbpf.withLog(() -> Native.callPointer(bpf.objectOpenMem, errno, buffer, (long) bytes.length,
-                    MemorySegment.NULL), log);
+                    opts), log);
             if (object.equals(MemorySegment.NULL)) {
                 throw TproxyException.errno("opening the BPF object " + RESOURCE + " (" + bytes.length + " bytes)",
                         errno[0] == 0 ? 22 : errno[0], Libbpf.tail(log, 4000));

@@ -48,6 +48,8 @@ final class Libbpf {
     private static final System.Logger LOG = System.getLogger("dev.postern.tproxy.libbpf");
     private static final ThreadLocal<StringBuilder> CAPTURE = new ThreadLocal<>();
     private static final int LOG_LIMIT = 16 * 1024;
+    /** {@code enum libbpf_print_level}: WARN 0, INFO 1, DEBUG 2. */
+    private static final int LIBBPF_INFO = 1;
 
     private static Libbpf instance;
     private static String unavailable;
@@ -150,8 +152,8 @@ final class Libbpf {
     }
 
     /**
-     * Runs {@code action} while collecting libbpf's log lines of this thread; the lines are handed to
-     * {@code onLog} (also when the action throws).
+     * Runs {@code action} while appending libbpf's warning and info lines of this thread to {@code log} (also when
+     * the action throws), so that an exception can quote them.
      */
     static <T> T withLog(final Supplier<T> action, final StringBuilder log) {
         final StringBuilder previous = CAPTURE.get();
@@ -212,7 +214,7 @@ final class Libbpf {
             }
             final String line = buffer.getString(0);
             final StringBuilder capture = CAPTURE.get();
-            if (capture != null) {
+            if (capture != null && level <= LIBBPF_INFO) { // debug lines stay in the logger only
                 capture.append(line);
                 if (capture.length() > LOG_LIMIT * 4) {
                     capture.delete(0, capture.length() - LOG_LIMIT * 2);

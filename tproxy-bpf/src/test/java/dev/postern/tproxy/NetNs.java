@@ -104,6 +104,27 @@ final class NetNs implements AutoCloseable {
         }
     }
 
+    /** Runs {@code work} on a new platform thread that joins the namespace first (for parallel clients). */
+    <T> T callOnNewThread(final Callable<T> work) throws Exception {
+        final Object[] result = new Object[1];
+        final Exception[] failure = new Exception[1];
+        final Thread t = Thread.ofPlatform().name("netns-" + name + "-worker").start(() -> {
+            try {
+                enter(name);
+                result[0] = work.call();
+            } catch (final Exception e) {
+                failure[0] = e;
+            }
+        });
+        t.join();
+        if (failure[0] != null) {
+            throw failure[0];
+        }
+        @SuppressWarnings("unchecked")
+        final T value = (T) result[0];
+        return value;
+    }
+
     /** {@code ip ...} inside the namespace. */
     String ip(final String... args) {
         final String[] full = new String[args.length + 1];

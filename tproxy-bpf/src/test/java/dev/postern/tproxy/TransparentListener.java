@@ -25,16 +25,24 @@ import java.util.concurrent.LinkedBlockingQueue;
 final class TransparentListener implements AutoCloseable {
     final BlockingQueue<String> accepted = new LinkedBlockingQueue<>();
     private final String banner;
+    private final boolean echo;
     private Channel channel;
 
-    private TransparentListener(final String banner) {
+    private TransparentListener(final String banner, final boolean echo) {
         this.banner = banner;
+        this.echo = echo;
     }
 
     /** Binds in {@code ns}: the socket is created on the namespace's thread, so it lives in that namespace. */
     static TransparentListener bind(final NetNs ns, final EventLoopGroup group, final InetSocketAddress address,
             final String banner) {
-        final TransparentListener listener = new TransparentListener(banner);
+        return bind(ns, group, address, banner, false);
+    }
+
+    /** As {@link #bind}, echoing whatever the client sends after the greeting when {@code echo} is set. */
+    static TransparentListener bind(final NetNs ns, final EventLoopGroup group, final InetSocketAddress address,
+            final String banner, final boolean echo) {
+        final TransparentListener listener = new TransparentListener(banner, echo);
         listener.channel = ns.call(() -> new ServerBootstrap()
                 .group(group)
                 .channel(EpollServerSocketChannel.class)
@@ -66,7 +74,11 @@ final class TransparentListener implements AutoCloseable {
 
         @Override
         public void channelRead(final ChannelHandlerContext ctx, final Object msg) {
-            ReferenceCountUtil.release(msg);
+            if (echo) {
+                ctx.writeAndFlush(msg);
+            } else {
+                ReferenceCountUtil.release(msg);
+            }
         }
 
         @Override
