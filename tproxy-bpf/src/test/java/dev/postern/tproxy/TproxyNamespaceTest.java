@@ -495,4 +495,56 @@ class TproxyNamespaceTest {
             uninstall(ours);
         }
     }
+
+    @Test
+    void reusePortListenersShareTheSteeredConnections(final TestInfo test) throws IOException {
+        // Kernel 6.5+ re-selects within a SO_REUSEPORT group by the packet's real tuple.
+        final TransparentListener a = TransparentListener.bind(topology.node, group,
+                new InetSocketAddress(InetAddress.ofLiteral("127.0.0.1"), 0), "a", false, true);
+        final TransparentListener b = TransparentListener.bind(topology.node, group, a.address(), "b", false, true);
+        final TproxyDataplane dataplane = start(settings(test).build());
+        try {
+            topology.node.call(() -> {
+                dataplane.setServices(List.of(TproxyService.parse(Topology.VIP_V4 + ":80", a.address())));
+                return null;
+            });
+            for (int i = 0; i < 40; i++) {
+                final String reply = Peers.exchange(topology.client, Topology.VIP_V4, 80, TIMEOUT_MS);
+                assertTrue(reply.contains(" local=" + Topology.VIP_V4 + ":80 "), reply);
+            }
+            assertEquals(40, a.accepted.size() + b.accepted.size());
+            assertTrue(a.accepted.size() > 0 && b.accepted.size() > 0,
+                    "both listeners get connections: " + a.accepted.size() + "/" + b.accepted.size());
+        } finally {
+            uninstall(dataplane);
+            a.close();
+            b.close();
+        }
+    }
+
+    @Test
+    void detachAndAttachAgainAtRuntime(final TestInfo test) throws IOException {
+        final TproxyDataplane dataplane = start(settings(test).build());
+        try {
+            topology.node.call(() -> {
+                dataplane.setServices(gatewayServices());
+                dataplane.detach(Topology.NODE_IF);
+                return null;
+            });
+            assertEquals(List.of(), topology.node.call(dataplane::attachments));
+            final String untouched = Peers.exchange(topology.client, Topology.VIP_V4, 80, TIMEOUT_MS).split("\t")[0];
+            assertTrue(untouched.startsWith("fallback local="), untouched);
+
+            topology.node.call(() -> {
+                dataplane.attach(Topology.NODE_IF);
+                dataplane.attach(Topology.NODE_IF); // idempotent
+                return null;
+            });
+            assertEquals(1, topology.node.call(dataplane::attachments).size());
+            final String steered = Peers.exchange(topology.client, Topology.VIP_V4, 80, TIMEOUT_MS).split("\t")[0];
+            assertTrue(steered.startsWith("http local="), steered);
+        } finally {
+            uninstall(dataplane);
+        }
+    }
 }

@@ -42,11 +42,18 @@ final class TransparentListener implements AutoCloseable {
     /** As {@link #bind}, echoing whatever the client sends after the greeting when {@code echo} is set. */
     static TransparentListener bind(final NetNs ns, final EventLoopGroup group, final InetSocketAddress address,
             final String banner, final boolean echo) {
+        return bind(ns, group, address, banner, echo, false);
+    }
+
+    /** As {@link #bind}, optionally with {@code SO_REUSEPORT} (one listener per event loop, as proxy-core may do). */
+    static TransparentListener bind(final NetNs ns, final EventLoopGroup group, final InetSocketAddress address,
+            final String banner, final boolean echo, final boolean reusePort) {
         final TransparentListener listener = new TransparentListener(banner, echo);
         listener.channel = ns.call(() -> new ServerBootstrap()
                 .group(group)
                 .channel(EpollServerSocketChannel.class)
                 .option(EpollChannelOption.IP_TRANSPARENT, true)
+                .option(EpollChannelOption.SO_REUSEPORT, reusePort)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
