@@ -9,9 +9,11 @@ import java.util.Map;
  * @param gatewayClassName {@code spec.gatewayClassName}
  * @param listeners {@code spec.listeners}
  * @param addresses {@code spec.addresses}, empty when absent
+ * @param infrastructureParametersRef {@code spec.infrastructure.parametersRef}, or null
  */
 public record Gateway(String apiVersion, ObjectMeta metadata, SourceInfo source, String gatewayClassName,
-                      List<Listener> listeners, List<GatewayAddress> addresses) implements Resource {
+                      List<Listener> listeners, List<GatewayAddress> addresses,
+                      LocalParametersReference infrastructureParametersRef) implements Resource {
     @Override
     public String kind() {
         return "Gateway";
@@ -48,6 +50,10 @@ public record Gateway(String apiVersion, ObjectMeta metadata, SourceInfo source,
 
     /** A group and kind, group defaulting to {@code gateway.networking.k8s.io}. */
     public record RouteGroupKind(String group, String kind) {
+    }
+
+    /** A local reference to a parameters object. */
+    public record LocalParametersReference(String group, String kind, String name) {
     }
 
     /** {@code spec.addresses[]}; type defaults to IPAddress. */

@@ -1,5 +1,7 @@
 package dev.postern.config.model;
 
+import dev.postern.config.tls.CertificateKeyPair;
+
 import java.util.List;
 
 /**
@@ -11,7 +13,9 @@ import java.util.List;
  * @param addresses the IP literals to bind
  * @param port the port
  * @param routes the route matches attached to this listener, not yet in precedence order
+ * @param certificates for HTTPS, the resolved certificates in certificateRefs order (the first is the default);
+ *     empty otherwise
  */
 public record ListenerModel(String name, String protocol, String hostname, List<String> addresses, int port,
-                            List<RouteModel> routes) {
+                            List<RouteModel> routes, List<CertificateKeyPair> certificates) {
 }

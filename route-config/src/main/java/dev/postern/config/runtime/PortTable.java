@@ -5,10 +5,11 @@ package dev.postern.config.runtime;
  * request goes to the most specific listener for its host only (listener isolation).
  *
  * @param bind the socket
- * @param protocol HTTP (HTTPS and L4 come later)
+ * @param protocol HTTP or HTTPS
  * @param listeners the listeners by hostname
+ * @param tls for HTTPS, the certificate selection; null for plain HTTP
  */
-public record PortTable(BindKey bind, String protocol, HostIndex<ListenerRoutes> listeners) {
+public record PortTable(BindKey bind, String protocol, HostIndex<ListenerRoutes> listeners, TlsTable tls) {
 
     /** Finds the virtual host for a lower-case host without port, or null (404). */
     public VirtualHost virtualHost(String host) {

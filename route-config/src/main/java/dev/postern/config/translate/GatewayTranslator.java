@@ -6,6 +6,8 @@ import dev.postern.config.diag.Diagnostic;
 import dev.postern.config.diag.Severity;
 import dev.postern.config.gatewayapi.ConfigInput;
 import dev.postern.config.gatewayapi.EndpointSlice;
+import dev.postern.config.gatewayapi.GRPCRoute;
+import dev.postern.config.gatewayapi.Secret;
 import dev.postern.config.gatewayapi.Gateway;
 import dev.postern.config.gatewayapi.GatewayClass;
 import dev.postern.config.gatewayapi.HTTPBackendRef;
@@ -28,10 +30,13 @@ import dev.postern.config.runtime.PathModifier;
 import dev.postern.config.runtime.RouteAction;
 import dev.postern.config.status.Condition;
 import dev.postern.config.status.ResourceStatus;
+import dev.postern.config.tls.CertificateKeyPair;
+import dev.postern.config.tls.Pem;
 
 import com.google.re2j.Pattern;
 import com.google.re2j.PatternSyntaxException;
 
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -77,9 +82,10 @@ public final class GatewayTranslator {
         boolean programmed = true;
         final List<Condition> conditions = new ArrayList<>();
         final List<Map<String, Object>> supportedKinds = new ArrayList<>();
-        boolean allowsHttpRoute;
+        final Set<String> allowedKinds = new LinkedHashSet<>();
         int attached;
         final List<RouteModel> routes = new ArrayList<>();
+        final List<CertificateKeyPair> certificates = new ArrayList<>();
 
         LState(Gateway gw, Gateway.Listener l, List<String> addresses) {
             this.gw = gw;
@@ -89,7 +95,8 @@ public final class GatewayTranslator {
         }
     }
 
-    private final Map<String, List<LState>> listenersByGateway = new LinkedHashMap<>();
+    private final Map<String, GState> gateways = new LinkedHashMap<>();
+    private final Map<String, Secret> secrets = new HashMap<>();
 
     private GatewayTranslator(ConfigInput in, String controllerName, String defaultBindAddress) {
         this.in = in;
@@ -127,6 +134,9 @@ public final class GatewayTranslator {
         for (Namespace n : in.namespaces()) {
             namespaces.put(n.metadata().name(), n);
         }
+        for (Secret sec : in.secrets()) {
+            secrets.put(sec.metadata().namespace() + "/" + sec.metadata().name(), sec);
+        }
         final Set<String> ourClasses = new LinkedHashSet<>();
         for (GatewayClass gc : in.gatewayClasses()) {
             if (controllerName.equals(gc.controllerName())) {
@@ -143,20 +153,22 @@ public final class GatewayTranslator {
             }
         }
         for (HTTPRoute r : in.httpRoutes()) {
-            translateRoute(r);
+            translateRoute(httpRouteIn(r));
+        }
+        for (GRPCRoute r : in.grpcRoutes()) {
+            translateRoute(grpcRouteIn(r));
         }
         final List<ListenerModel> out = new ArrayList<>();
-        for (Map.Entry<String, List<LState>> e : listenersByGateway.entrySet()) {
-            final List<LState> ls = e.getValue();
-            final Gateway gw = ls.isEmpty() ? null : ls.getFirst().gw;
-            for (LState l : ls) {
-                if (l.accepted && l.programmed) {
+        for (GState st : gateways.values()) {
+            final Gateway gw = st.listeners.isEmpty() ? null : st.listeners.getFirst().gw;
+            for (LState l : st.listeners) {
+                if (l.accepted && l.programmed && !st.invalidParameters) {
                     out.add(new ListenerModel(l.name, l.l.protocol(), lower(l.l.hostname()), l.addresses,
-                            l.l.port(), List.copyOf(l.routes)));
+                            l.l.port(), List.copyOf(l.routes), List.copyOf(l.certificates)));
                 }
             }
             if (gw != null) {
-                statuses.add(gatewayStatus(gw, ls));
+                statuses.add(gatewayStatus(gw, st));
             }
         }
         return new Result(out, List.copyOf(statuses), List.copyOf(diags));
@@ -164,6 +176,9 @@ public final class GatewayTranslator {
 
     // ---------------------------------------------------------------------------------------------------------
     // Gateways
+
+    private static final Set<String> SERVED_PROTOCOLS = Set.of("HTTP", "HTTPS");
+    private static final Set<String> ROUTE_KINDS = Set.of("HTTPRoute", "GRPCRoute");
 
     private void translateGateway(Gateway gw) {
         final List<String> addrs = new ArrayList<>();
@@ -203,14 +218,19 @@ public final class GatewayTranslator {
                 error(gw, field + ".hostname", "InvalidHostname", "\"" + l.hostname()
                         + "\" is not a valid hostname (lower-case DNS name, optionally with a leading *.)");
                 s.accepted = false;
+                s.conditions.add(Condition.no("Accepted", "UnsupportedValue", "invalid hostname", g));
             }
-            supportedKinds(gw, field, s, g);
-            if (!"HTTP".equals(l.protocol())) {
+            if (!SERVED_PROTOCOLS.contains(l.protocol())) {
                 warn(gw, field + ".protocol", "UnsupportedProtocol", "protocol " + l.protocol()
                         + " is not served by this version of Postern; the listener is not programmed");
                 s.accepted = false;
                 s.conditions.add(Condition.no("Accepted", "UnsupportedProtocol",
                         "protocol " + l.protocol() + " is not supported", g));
+            } else {
+                supportedKinds(gw, field, s, g);
+                if ("HTTPS".equals(l.protocol())) {
+                    resolveCertificates(gw, field, s, g);
+                }
             }
             ls.add(s);
         }
@@ -219,7 +239,7 @@ public final class GatewayTranslator {
             final LState a = ls.get(i);
             for (int j = 0; j < i; j++) {
                 final LState b = ls.get(j);
-                if (a.l.port() != b.l.port()) {
+                if (a.l.port() != b.l.port() || !a.accepted || !b.accepted) {
                     continue;
                 }
                 String reason = null;
@@ -241,24 +261,115 @@ public final class GatewayTranslator {
                 }
             }
         }
-        listenersByGateway.put(gw.metadata().namespace() + "/" + gw.metadata().name(), ls);
+        final GState st = new GState(ls);
+        if (gw.infrastructureParametersRef() != null) {
+            // Postern defines no parameters kind, so any reference is one it cannot resolve.
+            final Gateway.LocalParametersReference p = gw.infrastructureParametersRef();
+            warn(gw, "spec.infrastructure.parametersRef", "InvalidParameters", "parametersRef " + p.group() + "/"
+                    + p.kind() + " " + p.name() + " cannot be resolved; the Gateway is not accepted");
+            st.invalidParameters = true;
+        }
+        gateways.put(gw.metadata().namespace() + "/" + gw.metadata().name(), st);
+    }
+
+    /** A Gateway being built. */
+    private static final class GState {
+        final List<LState> listeners;
+        boolean invalidParameters;
+
+        GState(List<LState> listeners) {
+            this.listeners = listeners;
+        }
+
+        boolean accepted() {
+            return !invalidParameters && listeners.stream().anyMatch(l -> l.accepted);
+        }
+    }
+
+    private void resolveCertificates(Gateway gw, String field, LState s, long g) {
+        final Gateway.TLSConfig tls = s.l.tls();
+        if (tls == null || !"Terminate".equals(tls.mode())) {
+            final String why = tls == null ? "an HTTPS listener needs tls.certificateRefs"
+                    : "tls.mode " + tls.mode() + " is not valid on an HTTPS listener";
+            warn(gw, field + ".tls", "InvalidCertificateRef", why);
+            s.conditions.add(Condition.no("ResolvedRefs", "InvalidCertificateRef", why, g));
+            s.programmed = false;
+            return;
+        }
+        String reason = null;
+        String message = null;
+        for (int i = 0; i < tls.certificateRefs().size(); i++) {
+            final Gateway.SecretObjectReference ref = tls.certificateRefs().get(i);
+            final String f = field + ".tls.certificateRefs[" + i + "]";
+            final String ns = ref.namespace() != null ? ref.namespace() : gw.metadata().namespace();
+            String r = null;
+            String m = null;
+            if (!(ref.group().isEmpty() || ref.group().equals("core")) || !"Secret".equals(ref.kind())) {
+                r = "InvalidCertificateRef";
+                m = "certificateRef " + ref.group() + "/" + ref.kind() + " is not a core Secret";
+            } else if (!ns.equals(gw.metadata().namespace())
+                    && !granted(gw.metadata().namespace(), "Gateway", ns, "", "Secret", ref.name())) {
+                r = "RefNotPermitted";
+                m = "certificateRef to Secret " + ns + "/" + ref.name() + " is not permitted by any ReferenceGrant";
+            } else {
+                final Secret sec = secrets.get(ns + "/" + ref.name());
+                if (sec == null) {
+                    r = "InvalidCertificateRef";
+                    m = "Secret " + ns + "/" + ref.name() + " not found";
+                } else {
+                    final byte[] crt = sec.data().get("tls.crt");
+                    final byte[] key = sec.data().get("tls.key");
+                    if (crt == null || key == null) {
+                        r = "InvalidCertificateRef";
+                        m = "Secret " + ns + "/" + ref.name() + " has no tls.crt and tls.key";
+                    } else {
+                        try {
+                            s.certificates.add(Pem.pair("secret/" + ns + "/" + ref.name(),
+                                    new String(crt, StandardCharsets.US_ASCII),
+                                    new String(key, StandardCharsets.US_ASCII)));
+                        } catch (IllegalArgumentException e) {
+                            r = "InvalidCertificateRef";
+                            m = "Secret " + ns + "/" + ref.name() + " is not a valid certificate and key: "
+                                    + e.getMessage();
+                        }
+                    }
+                }
+            }
+            if (r != null) {
+                warn(gw, f, r, m);
+                if (reason == null) {
+                    reason = r;
+                    message = m;
+                }
+            }
+        }
+        if (tls.certificateRefs().isEmpty()) {
+            reason = "InvalidCertificateRef";
+            message = "an HTTPS listener needs at least one certificateRef";
+        }
+        if (reason != null) {
+            s.conditions.add(Condition.no("ResolvedRefs", reason, message, g));
+            if (s.certificates.isEmpty()) {
+                s.programmed = false;
+            }
+        }
     }
 
     private void supportedKinds(Gateway gw, String field, LState s, long g) {
         final List<Gateway.RouteGroupKind> kinds = s.l.allowedRoutes().kinds();
-        final boolean http = "HTTP".equals(s.l.protocol()) || "HTTPS".equals(s.l.protocol());
         if (kinds.isEmpty()) {
-            if (http) {
-                s.supportedKinds.add(Map.of("group", GW_GROUP, "kind", "HTTPRoute"));
-                s.allowsHttpRoute = true;
+            for (String k : ROUTE_KINDS) {
+                s.supportedKinds.add(Map.of("group", GW_GROUP, "kind", k));
+                s.allowedKinds.add(k);
             }
             return;
         }
         boolean invalid = false;
         for (Gateway.RouteGroupKind k : kinds) {
-            if (GW_GROUP.equals(k.group()) && "HTTPRoute".equals(k.kind()) && http) {
-                s.supportedKinds.add(Map.of("group", GW_GROUP, "kind", "HTTPRoute"));
-                s.allowsHttpRoute = true;
+            if (GW_GROUP.equals(k.group()) && ROUTE_KINDS.contains(k.kind())) {
+                if (s.allowedKinds.add(k.kind())) {
+                    s.supportedKinds.add(Map.of("group", GW_GROUP, "kind", k.kind()));
+                }
             } else {
                 invalid = true;
             }
@@ -271,11 +382,12 @@ public final class GatewayTranslator {
         }
     }
 
-    private ResourceStatus gatewayStatus(Gateway gw, List<LState> ls) {
+    private ResourceStatus gatewayStatus(Gateway gw, GState st) {
         final long g = gw.metadata().generation();
         final List<Object> listeners = new ArrayList<>();
         boolean anyProgrammed = false;
-        for (LState s : ls) {
+        boolean allValid = true;
+        for (LState s : st.listeners) {
             final List<Object> conds = new ArrayList<>();
             final Map<String, Condition> byType = new LinkedHashMap<>();
             for (Condition c : s.conditions) {
@@ -285,8 +397,9 @@ public final class GatewayTranslator {
                     : Condition.no("Accepted", "Invalid", "Listener is invalid", g));
             byType.putIfAbsent("ResolvedRefs", Condition.ok("ResolvedRefs", "ResolvedRefs", "References resolved", g));
             byType.putIfAbsent("Conflicted", Condition.no("Conflicted", "NoConflicts", "No conflicts", g));
-            final boolean prog = s.accepted && s.programmed;
+            final boolean prog = s.accepted && s.programmed && !st.invalidParameters;
             anyProgrammed |= prog;
+            allValid &= s.accepted;
             byType.put("Programmed", prog ? Condition.ok("Programmed", "Programmed", "Listener programmed", g)
                     : Condition.no("Programmed", "Invalid", "Listener is not programmed", g));
             for (Condition c : byType.values()) {
@@ -300,60 +413,158 @@ public final class GatewayTranslator {
             listeners.add(m);
         }
         final List<Object> addrs = new ArrayList<>();
-        if (!ls.isEmpty()) {
-            for (String a : ls.getFirst().addresses) {
+        if (!st.listeners.isEmpty()) {
+            for (String a : st.listeners.getFirst().addresses) {
                 addrs.add(Map.of("type", "IPAddress", "value", a));
             }
         }
-        final Map<String, Object> st = new LinkedHashMap<>();
-        st.put("addresses", addrs);
-        st.put("conditions", List.of(
-                Condition.ok("Accepted", "Accepted", "Gateway accepted", g).toMap(),
+        final Condition accepted;
+        if (st.invalidParameters) {
+            accepted = Condition.no("Accepted", "InvalidParameters", "spec.infrastructure.parametersRef cannot be "
+                    + "resolved", g);
+        } else if (!st.accepted()) {
+            accepted = Condition.no("Accepted", "ListenersNotValid", "no listener is valid", g);
+        } else if (!allValid) {
+            accepted = Condition.ok("Accepted", "ListenersNotValid", "some listeners are not valid", g);
+        } else {
+            accepted = Condition.ok("Accepted", "Accepted", "Gateway accepted", g);
+        }
+        final Map<String, Object> out = new LinkedHashMap<>();
+        out.put("addresses", addrs);
+        out.put("conditions", List.of(accepted.toMap(),
                 anyProgrammed ? Condition.ok("Programmed", "Programmed", "Gateway programmed", g).toMap()
                         : Condition.no("Programmed", "Invalid", "No listener is programmed", g).toMap()));
-        st.put("listeners", listeners);
-        return new ResourceStatus(gw.apiVersion(), "Gateway", gw.metadata().namespace(), gw.metadata().name(), g, st);
+        out.put("listeners", listeners);
+        return new ResourceStatus(gw.apiVersion(), "Gateway", gw.metadata().namespace(), gw.metadata().name(), g, out);
     }
 
     // ---------------------------------------------------------------------------------------------------------
     // Routes
 
-    private void translateRoute(HTTPRoute r) {
-        final String rns = r.metadata().namespace();
-        final long g = r.metadata().generation();
+    /**
+     * A route of any HTTP kind, reduced to what attachment needs: its resource, kind prefix for provenance, parents,
+     * hostnames, and its rules already resolved (matches as path/method/header/query, action, ResolvedRefs).
+     */
+    private record RouteIn(Resource res, String keyPrefix, List<ParentReference> parents, List<String> hostnames,
+                           List<ResolvedRule> rules) {
+    }
+
+    /** A match in the common shape of HTTPRoute and GRPCRoute; null entries were invalid and are skipped. */
+    private record MatchSpec(String pathType, String pathValue, String method, List<RouteModel.ValueMatch> headers,
+                             List<RouteModel.ValueMatch> queryParams) {
+    }
+
+    /** A rule after validation and backend resolution. */
+    private record ResolvedRule(List<MatchSpec> matches, RouteAction action, String refReason, String refMessage) {
+    }
+
+    private RouteIn httpRouteIn(HTTPRoute r) {
+        final List<ResolvedRule> rules = new ArrayList<>();
+        for (int i = 0; i < r.rules().size(); i++) {
+            final HTTPRouteRule rule = r.rules().get(i);
+            final String field = "spec.rules[" + i + "]";
+            final List<HTTPRouteMatch> src = rule.matches().isEmpty()
+                    ? List.of(new HTTPRouteMatch(new HTTPRouteMatch.PathMatch("PathPrefix", "/"), List.of(),
+                    List.of(), null)) : rule.matches();
+            final List<MatchSpec> matches = new ArrayList<>();
+            for (int j = 0; j < src.size(); j++) {
+                final HTTPRouteMatch m = src.get(j);
+                matches.add(validMatch(r, field + ".matches[" + j + "]", m) ? new MatchSpec(m.path().type(),
+                        m.path().value(), m.method(), valueMatches(m.headers(), true),
+                        valueMatches(m.queryParams(), false)) : null);
+            }
+            rules.add(resolveRule(r, field, matches, rule.filters(), rule.backendRefs(), false));
+        }
+        return new RouteIn(r, "httproute", r.parentRefs(), r.hostnames(), rules);
+    }
+
+    private RouteIn grpcRouteIn(GRPCRoute r) {
+        final List<ResolvedRule> rules = new ArrayList<>();
+        for (int i = 0; i < r.rules().size(); i++) {
+            final GRPCRoute.Rule rule = r.rules().get(i);
+            final String field = "spec.rules[" + i + "]";
+            final List<GRPCRoute.Match> src = rule.matches().isEmpty()
+                    ? List.of(new GRPCRoute.Match(null, List.of())) : rule.matches();
+            final List<MatchSpec> matches = new ArrayList<>();
+            for (int j = 0; j < src.size(); j++) {
+                matches.add(grpcMatch(r, field + ".matches[" + j + "]", src.get(j)));
+            }
+            rules.add(resolveRule(r, field, matches, rule.filters(), rule.backendRefs(), true));
+        }
+        return new RouteIn(r, "grpcroute", r.parentRefs(), r.hostnames(), rules);
+    }
+
+    /**
+     * A GRPCRoute method match as a path match on {@code /service/method}: service and method exact give an exact
+     * path; service alone a prefix; anything with a regular expression (or a method alone) an RE2 expression.
+     */
+    private MatchSpec grpcMatch(GRPCRoute r, String field, GRPCRoute.Match m) {
+        for (HTTPRouteMatch.ValueMatch h : m.headers()) {
+            if (!validValueMatch(r, field + ".headers", h)) {
+                return null;
+            }
+        }
+        final List<RouteModel.ValueMatch> headers = valueMatches(m.headers(), true);
+        final GRPCRoute.MethodMatch mm = m.method();
+        if (mm == null || (mm.service() == null && mm.method() == null)) {
+            return new MatchSpec("PathPrefix", "/", "POST", headers, List.of());
+        }
+        if ("Exact".equals(mm.type())) {
+            if (mm.service() != null && mm.method() != null) {
+                return new MatchSpec("Exact", "/" + mm.service() + "/" + mm.method(), "POST", headers, List.of());
+            }
+            if (mm.service() != null) {
+                return new MatchSpec("PathPrefix", "/" + mm.service(), "POST", headers, List.of());
+            }
+            return new MatchSpec("RegularExpression", "/[^/]+/" + quote(mm.method()), "POST", headers, List.of());
+        }
+        if ("RegularExpression".equals(mm.type())) {
+            final String re = "/" + (mm.service() == null ? "[^/]+" : mm.service()) + "/"
+                    + (mm.method() == null ? "[^/]+" : mm.method());
+            return validRegex(r, field + ".method", re) ? new MatchSpec("RegularExpression", re, "POST", headers,
+                    List.of()) : null;
+        }
+        warn(r, field + ".method.type", "UnsupportedValue", "unknown method match type " + mm.type());
+        return null;
+    }
+
+    private static String quote(String literal) {
+        return Pattern.quote(literal);
+    }
+
+    private void translateRoute(RouteIn r) {
+        final Resource res = r.res();
+        final String rns = res.metadata().namespace();
+        final long g = res.metadata().generation();
         final List<Object> parents = new ArrayList<>();
         for (int i = 0; i < r.hostnames().size(); i++) {
             final String h = r.hostnames().get(i);
             if (!HOSTNAME.matches(h)) {
-                error(r, "spec.hostnames[" + i + "]", "InvalidHostname", "\"" + h + "\" is not a valid hostname");
+                error(res, "spec.hostnames[" + i + "]", "InvalidHostname", "\"" + h + "\" is not a valid hostname");
                 return;
             }
         }
-        // Resolve the rules once, then attach them to every accepted listener.
-        final List<ResolvedRule> rules = new ArrayList<>();
         String refReason = null;
         String refMessage = null;
-        for (int i = 0; i < r.rules().size(); i++) {
-            final ResolvedRule rr = resolveRule(r, i);
-            rules.add(rr);
-            if (rr.refReason != null && refReason == null) {
-                refReason = rr.refReason;
-                refMessage = rr.refMessage;
+        for (ResolvedRule rr : r.rules()) {
+            if (rr.refReason() != null && refReason == null) {
+                refReason = rr.refReason();
+                refMessage = rr.refMessage();
             }
         }
-        for (int pi = 0; pi < r.parentRefs().size(); pi++) {
-            final ParentReference p = r.parentRefs().get(pi);
+        for (int pi = 0; pi < r.parents().size(); pi++) {
+            final ParentReference p = r.parents().get(pi);
             if (!GW_GROUP.equals(p.group()) || !"Gateway".equals(p.kind())) {
                 continue;
             }
             final String gns = p.namespace() != null ? p.namespace() : rns;
-            final List<LState> ls = listenersByGateway.get(gns + "/" + p.name());
-            if (ls == null) {
+            final GState gst = gateways.get(gns + "/" + p.name());
+            if (gst == null) {
                 continue; // Not a Gateway of ours: another controller may own it.
             }
             Condition accepted = null;
             final List<LState> candidates = new ArrayList<>();
-            for (LState s : ls) {
+            for (LState s : gst.listeners) {
                 if (p.sectionName() != null && !p.sectionName().equals(s.l.name())) {
                     continue;
                 }
@@ -368,7 +579,7 @@ public final class GatewayTranslator {
             }
             final List<LState> allowed = new ArrayList<>();
             for (LState s : candidates) {
-                if (s.allowsHttpRoute && namespaceAllowed(s, rns)) {
+                if (s.allowedKinds.contains(res.kind()) && namespaceAllowed(s, rns)) {
                     allowed.add(s);
                 }
             }
@@ -376,8 +587,8 @@ public final class GatewayTranslator {
                 accepted = Condition.no("Accepted", "NotAllowedByListeners",
                         "no listener allows this route (allowedRoutes namespaces or kinds)", g);
             }
-            boolean anyHost = false;
             if (accepted == null) {
+                boolean anyHost = false;
                 for (LState s : allowed) {
                     final List<String> hosts = intersect(lower(s.l.hostname()), r.hostnames());
                     if (hosts.isEmpty()) {
@@ -386,7 +597,7 @@ public final class GatewayTranslator {
                     anyHost = true;
                     s.attached++;
                     if (s.accepted && s.programmed) {
-                        attach(s, r, rules, hosts);
+                        attach(s, r, hosts);
                     }
                 }
                 if (!anyHost) {
@@ -420,7 +631,7 @@ public final class GatewayTranslator {
             parents.add(ps);
         }
         if (!parents.isEmpty()) {
-            statuses.add(new ResourceStatus(r.apiVersion(), "HTTPRoute", rns, r.metadata().name(), g,
+            statuses.add(new ResourceStatus(res.apiVersion(), res.kind(), rns, res.metadata().name(), g,
                     Map.of("parents", parents)));
         }
     }
@@ -430,12 +641,17 @@ public final class GatewayTranslator {
         return switch (ar.from()) {
             case "All" -> true;
             case "Same" -> routeNs.equals(s.gw.metadata().namespace());
-            case "Selector" -> {
-                final Namespace n = namespaces.get(routeNs);
-                yield ar.selector() != null && ar.selector().matches(n == null ? Map.of() : n.metadata().labels());
-            }
+            case "Selector" -> ar.selector() != null && ar.selector().matches(namespaceLabels(routeNs));
             default -> false;
         };
+    }
+
+    /** A namespace's labels, with {@code kubernetes.io/metadata.name} as Kubernetes sets it on every namespace. */
+    private Map<String, String> namespaceLabels(String ns) {
+        final Namespace n = namespaces.get(ns);
+        final Map<String, String> labels = new HashMap<>(n == null ? Map.of() : n.metadata().labels());
+        labels.put("kubernetes.io/metadata.name", ns);
+        return labels;
     }
 
     /**
@@ -472,21 +688,20 @@ public final class GatewayTranslator {
         return List.copyOf(new LinkedHashSet<>(out));
     }
 
-    private void attach(LState s, HTTPRoute r, List<ResolvedRule> rules, List<String> hosts) {
-        final String ns = r.metadata().namespace();
-        final String name = r.metadata().name();
-        final String key = "httproute/" + ns + "/" + name;
-        for (int i = 0; i < rules.size(); i++) {
-            final ResolvedRule rr = rules.get(i);
-            for (int j = 0; j < rr.matches.size(); j++) {
-                final HTTPRouteMatch m = rr.matches.get(j);
+    private void attach(LState s, RouteIn r, List<String> hosts) {
+        final String ns = r.res().metadata().namespace();
+        final String name = r.res().metadata().name();
+        final String key = r.keyPrefix() + "/" + ns + "/" + name;
+        for (int i = 0; i < r.rules().size(); i++) {
+            final ResolvedRule rr = r.rules().get(i);
+            for (int j = 0; j < rr.matches().size(); j++) {
+                final MatchSpec m = rr.matches().get(j);
                 if (m == null) {
                     continue; // invalid match, reported
                 }
                 s.routes.add(new RouteModel(key + "/rule/" + i + "/match/" + j, key, ns, name,
-                        r.metadata().creationTimestamp(), i, j, hosts, m.path().type(), m.path().value(),
-                        m.method(), valueMatches(m.headers(), true), valueMatches(m.queryParams(), false),
-                        rr.action));
+                        r.res().metadata().creationTimestamp(), i, j, hosts, m.pathType(), m.pathValue(),
+                        m.method(), m.headers(), m.queryParams(), rr.action()));
             }
         }
     }
@@ -504,30 +719,16 @@ public final class GatewayTranslator {
         return out;
     }
 
-    /** A rule after validation and backend resolution. */
-    private record ResolvedRule(List<HTTPRouteMatch> matches, RouteAction action, String refReason,
-                                String refMessage) {
-    }
-
-    private ResolvedRule resolveRule(HTTPRoute r, int ruleIndex) {
-        final HTTPRouteRule rule = r.rules().get(ruleIndex);
-        final String field = "spec.rules[" + ruleIndex + "]";
-        final List<HTTPRouteMatch> matches = new ArrayList<>();
-        final List<HTTPRouteMatch> src = rule.matches().isEmpty()
-                ? List.of(new HTTPRouteMatch(new HTTPRouteMatch.PathMatch("PathPrefix", "/"), List.of(), List.of(),
-                null)) : rule.matches();
-        for (int j = 0; j < src.size(); j++) {
-            matches.add(validMatch(r, field + ".matches[" + j + "]", src.get(j)) ? src.get(j) : null);
-        }
-        // Filters of the rule.
-        final FilterSet fs = filters(r, field + ".filters", rule.filters(), matches);
+    private ResolvedRule resolveRule(Resource r, String field, List<MatchSpec> matches,
+                                     List<HTTPRouteFilter> filters, List<HTTPBackendRef> backendRefs, boolean grpc) {
+        final FilterSet fs = filters(r, field + ".filters", filters, matches);
         if (fs.unsupported != null) {
             return new ResolvedRule(matches, new RouteAction.Direct(500, "", fs.unsupported), null, null);
         }
         if (fs.redirect != null) {
             return new ResolvedRule(matches, fs.redirect, null, null);
         }
-        if (rule.backendRefs().isEmpty()) {
+        if (backendRefs.isEmpty()) {
             // No backends: Gateway API asks for a 500.
             return new ResolvedRule(matches, new RouteAction.Direct(500, "", "NoBackends"), null, null);
         }
@@ -536,10 +737,10 @@ public final class GatewayTranslator {
         final List<RouteAction.Filters> bfilters = new ArrayList<>();
         String reason = null;
         String message = null;
-        for (int b = 0; b < rule.backendRefs().size(); b++) {
-            final HTTPBackendRef ref = rule.backendRefs().get(b);
+        for (int b = 0; b < backendRefs.size(); b++) {
+            final HTTPBackendRef ref = backendRefs.get(b);
             final String bf = field + ".backendRefs[" + b + "]";
-            final Backend be = resolveBackend(r, bf, ref);
+            final Backend be = resolveBackend(r, bf, ref, grpc);
             if (be instanceof Backend.Invalid inv && reason == null) {
                 reason = inv.reason();
                 message = inv.message();
@@ -560,7 +761,7 @@ public final class GatewayTranslator {
         return new ResolvedRule(matches, fwd, reason, message);
     }
 
-    private boolean validMatch(HTTPRoute r, String field, HTTPRouteMatch m) {
+    private boolean validMatch(Resource r, String field, HTTPRouteMatch m) {
         final String type = m.path().type();
         final String v = m.path().value();
         switch (type) {
@@ -593,7 +794,7 @@ public final class GatewayTranslator {
         return true;
     }
 
-    private boolean validValueMatch(HTTPRoute r, String field, HTTPRouteMatch.ValueMatch v) {
+    private boolean validValueMatch(Resource r, String field, HTTPRouteMatch.ValueMatch v) {
         return switch (v.type()) {
             case "Exact" -> true;
             case "RegularExpression" -> validRegex(r, field + ".value", v.value());
@@ -604,7 +805,7 @@ public final class GatewayTranslator {
         };
     }
 
-    private boolean validRegex(HTTPRoute r, String field, String re) {
+    private boolean validRegex(Resource r, String field, String re) {
         try {
             Pattern.compile(re);
             return true;
@@ -619,7 +820,7 @@ public final class GatewayTranslator {
     private record FilterSet(RouteAction.Filters filters, RouteAction.Redirect redirect, String unsupported) {
     }
 
-    private FilterSet filters(HTTPRoute r, String field, List<HTTPRouteFilter> list, List<HTTPRouteMatch> matches) {
+    private FilterSet filters(Resource r, String field, List<HTTPRouteFilter> list, List<MatchSpec> matches) {
         HeaderMutation req = null;
         HeaderMutation resp = null;
         String host = null;
@@ -680,8 +881,8 @@ public final class GatewayTranslator {
         return new HeaderMutation(set, add, remove);
     }
 
-    private PathModifier pathModifier(HTTPRoute r, String field, HTTPRouteFilter.PathModifier p,
-                                      List<HTTPRouteMatch> matches) {
+    private PathModifier pathModifier(Resource r, String field, HTTPRouteFilter.PathModifier p,
+                                      List<MatchSpec> matches) {
         if (p == null) {
             return null;
         }
@@ -691,9 +892,9 @@ public final class GatewayTranslator {
         if ("ReplacePrefixMatch".equals(p.type())) {
             // The prefix being replaced is the rule's PathPrefix match (Gateway API requires exactly one kind).
             String prefix = "/";
-            for (HTTPRouteMatch m : matches) {
-                if (m != null && "PathPrefix".equals(m.path().type())) {
-                    prefix = trimSlash(m.path().value());
+            for (MatchSpec m : matches) {
+                if (m != null && "PathPrefix".equals(m.pathType())) {
+                    prefix = trimSlash(m.pathValue());
                     break;
                 }
             }
@@ -708,14 +909,14 @@ public final class GatewayTranslator {
         return prefix.length() > 1 && prefix.endsWith("/") ? prefix.substring(0, prefix.length() - 1) : prefix;
     }
 
-    private Backend resolveBackend(HTTPRoute r, String field, HTTPBackendRef ref) {
+    private Backend resolveBackend(Resource r, String field, HTTPBackendRef ref, boolean grpc) {
         final String rns = r.metadata().namespace();
         if (!ref.group().isEmpty() || !"Service".equals(ref.kind())) {
             return new Backend.Invalid(500, "InvalidKind", "backendRef kind " + ref.group() + "/" + ref.kind()
                     + " is not supported; only core Service");
         }
         final String ns = ref.namespace() != null ? ref.namespace() : rns;
-        if (!ns.equals(rns) && !granted(rns, "HTTPRoute", ns, "", "Service", ref.name())) {
+        if (!ns.equals(rns) && !granted(rns, r.kind(), ns, "", "Service", ref.name())) {
             return new Backend.Invalid(500, "RefNotPermitted", "backendRef to Service " + ns + "/" + ref.name()
                     + " is not permitted by any ReferenceGrant");
         }
@@ -738,7 +939,9 @@ public final class GatewayTranslator {
         }
         final Cluster.Protocol proto;
         final String app = sp.appProtocol();
-        if (app == null || app.equals("http") || app.equals("kubernetes.io/http")) {
+        if (grpc) {
+            proto = Cluster.Protocol.H2C; // gRPC needs HTTP/2 to the backend, whatever the port says
+        } else if (app == null || app.equals("http") || app.equals("kubernetes.io/http")) {
             proto = Cluster.Protocol.HTTP1;
         } else if (app.equals("kubernetes.io/h2c")) {
             proto = Cluster.Protocol.H2C;
@@ -751,7 +954,7 @@ public final class GatewayTranslator {
                 endpoints(ns, svc, sp, field, r)));
     }
 
-    private List<Endpoint> endpoints(String ns, Service svc, Service.ServicePort sp, String field, HTTPRoute r) {
+    private List<Endpoint> endpoints(String ns, Service svc, Service.ServicePort sp, String field, Resource r) {
         final List<Endpoint> out = new ArrayList<>();
         final Set<String> seen = new LinkedHashSet<>();
         for (EndpointSlice es : slicesByService.getOrDefault(ns + "/" + svc.metadata().name(), List.of())) {

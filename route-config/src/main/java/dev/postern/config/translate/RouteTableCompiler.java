@@ -8,6 +8,7 @@ import dev.postern.config.runtime.ListenerRoutes;
 import dev.postern.config.runtime.PortTable;
 import dev.postern.config.runtime.RouteEntry;
 import dev.postern.config.runtime.RouteTable;
+import dev.postern.config.runtime.TlsTable;
 import dev.postern.config.runtime.VirtualHost;
 
 import com.google.re2j.Pattern;
@@ -77,7 +78,16 @@ public final class RouteTableCompiler {
         final Map<BindKey, PortTable> ports = new LinkedHashMap<>();
         for (Map.Entry<BindKey, Map<String, List<ListenerModel>>> e : bySocket.entrySet()) {
             final Map<String, ListenerRoutes> byHost = new LinkedHashMap<>();
+            final Map<String, TlsTable.ListenerCerts> certs = new LinkedHashMap<>();
+            TlsTable.ListenerCerts first = null;
             for (Map.Entry<String, List<ListenerModel>> le : e.getValue().entrySet()) {
+                for (ListenerModel l : le.getValue()) {
+                    if (!l.certificates().isEmpty() && !certs.containsKey(le.getKey())) {
+                        final TlsTable.ListenerCerts lc = new TlsTable.ListenerCerts(l.name(), l.certificates());
+                        certs.put(le.getKey(), lc);
+                        first = first == null ? lc : first;
+                    }
+                }
                 final List<RouteModel> routes = new ArrayList<>();
                 for (ListenerModel l : le.getValue()) {
                     routes.addAll(l.routes());
@@ -85,7 +95,11 @@ public final class RouteTableCompiler {
                 byHost.put(le.getKey(), new ListenerRoutes(le.getValue().getFirst().name(),
                         virtualHosts(routes, compiled)));
             }
-            ports.put(e.getKey(), new PortTable(e.getKey(), protocols.get(e.getKey()), HostIndex.of(byHost)));
+            TlsTable tls = null;
+            if ("HTTPS".equals(protocols.get(e.getKey())) && first != null) {
+                tls = new TlsTable(HostIndex.of(certs), certs.getOrDefault("*", first));
+            }
+            ports.put(e.getKey(), new PortTable(e.getKey(), protocols.get(e.getKey()), HostIndex.of(byHost), tls));
         }
         return new RouteTable(version, ports);
     }

@@ -311,7 +311,10 @@ public final class YamlReader {
         for (YNode a : spec.get("addresses").list()) {
             addrs.add(new Gateway.GatewayAddress(a.get("type").str("IPAddress"), a.get("value").str("")));
         }
-        return new Gateway(apiVersion, meta, source(ctx, n), cls, listeners, addrs);
+        final YNode pr = spec.get("infrastructure").get("parametersRef");
+        final Gateway.LocalParametersReference params = pr.present() ? new Gateway.LocalParametersReference(
+                pr.get("group").str(""), pr.get("kind").str(""), pr.get("name").str("")) : null;
+        return new Gateway(apiVersion, meta, source(ctx, n), cls, listeners, addrs, params);
     }
 
     private static LabelSelector selector(YNode s) {

@@ -1,0 +1,262 @@
+package dev.postern.conformance;
+
+import static dev.postern.conformance.StatusExpectations.HR;
+import static dev.postern.conformance.StatusExpectations.INFRA;
+import static dev.postern.conformance.StatusExpectations.cond;
+import static dev.postern.conformance.StatusExpectations.listener;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.postern.config.status.ResourceStatus;
+
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * The upstream suite's status-only GATEWAY-HTTP core tests (and the status parts of the DP+ST tests), each over
+ * base + setup objects + that test's manifest, exactly as docs/conformance-status-expectations.md records them.
+ */
+class StatusConformanceTest {
+    private static final SuiteManifests M = SuiteManifests.locate();
+    private static final String WEB = "gateway-conformance-web-backend";
+
+    @Test
+    void gatewayClassObservedGenerationBump() {
+        for (long gen : new long[] {1, 2}) {
+            final String y = M.test("gatewayclass-observed-generation-bump")
+                    .replace("name: gatewayclass-observed-generation-bump",
+                            "name: gatewayclass-observed-generation-bump\n  generation: " + gen);
+            final StatusExpectations s = StatusExpectations.of(M.base(), y);
+            final ResourceStatus gc = s.status("GatewayClass", "", "gatewayclass-observed-generation-bump");
+            StatusExpectations.conditionsMatch("gc", gc.status().get("conditions"), List.of(cond("Accepted", "True")));
+            StatusExpectations.latestGeneration("gc", gc.status().get("conditions"), gen);
+        }
+    }
+
+    @Test
+    void gatewayInvalidParametersRef() {
+        StatusExpectations.forTest("gateway-invalid-parameters-ref")
+                .gatewayCondition(INFRA, "gateway-invalid-parameters-ref",
+                        cond("Accepted", "False", "InvalidParameters"));
+    }
+
+    @Test
+    void gatewayInvalidRouteKind() {
+        StatusExpectations.forTest("gateway-invalid-route-kind")
+                .listeners(INFRA, "gateway-only-invalid-route-kind",
+                        listener("http", null, 0, cond("ResolvedRefs", "False", "InvalidRouteKinds")))
+                .listeners(INFRA, "gateway-supported-and-invalid-route-kind",
+                        listener("http", HR, 0, cond("ResolvedRefs", "False", "InvalidRouteKinds")));
+    }
+
+    @Test
+    void gatewayInvalidTLSConfiguration() {
+        final StatusExpectations s = StatusExpectations.forTest("gateway-invalid-tls-configuration");
+        for (String gw : new String[] {"gateway-certificate-nonexistent-secret", "gateway-certificate-unsupported-group",
+            "gateway-certificate-unsupported-kind", "gateway-certificate-malformed-secret"}) {
+            s.listeners(INFRA, gw, listener("https", HR, 0, cond("ResolvedRefs", "False", "InvalidCertificateRef")));
+        }
+    }
+
+    @Test
+    void gatewayListenerUnsupportedProtocol() {
+        StatusExpectations.forTest("gateway-invalid-listeners-unsupported-protocol")
+                .gatewayCondition(INFRA, "gateway-only-unsupported-protocols",
+                        cond("Accepted", "False", "ListenersNotValid"))
+                .listeners(INFRA, "gateway-only-unsupported-protocols",
+                        listener("invalid", null, 0, cond("Accepted", "False", "UnsupportedProtocol")))
+                .gatewayCondition(INFRA, "gateway-supported-and-unsupported-protocols",
+                        cond("Accepted", "True", "ListenersNotValid"))
+                .gatewayCondition(INFRA, "gateway-supported-and-unsupported-protocols", cond("Programmed", "True"))
+                .listeners(INFRA, "gateway-supported-and-unsupported-protocols",
+                        listener("http", HR, 0, cond("Accepted", "True", "Accepted")),
+                        listener("invalid", null, 0, cond("Accepted", "False", "UnsupportedProtocol")));
+    }
+
+    @Test
+    void gatewayModifyListeners() {
+        final String before = M.test("gateway-modify-listeners");
+        StatusExpectations.forTest("gateway-modify-listeners")
+                .gatewayCondition(INFRA, "gateway-add-listener", cond("Programmed", "True"))
+                .gatewayCondition(INFRA, "gateway-remove-listener", cond("Programmed", "True"));
+        // Add a listener to gateway-add-listener (generation 2).
+        final String added = before.replaceFirst("(?s)(name: gateway-add-listener\\n  namespace: "
+                + "gateway-conformance-infra\\n)", "$1  generation: 2\n")
+                .replaceFirst("(?s)(name: gateway-add-listener.*?listeners:\\n)", "$1"
+                        + "  - name: http\n    port: 80\n    protocol: HTTP\n    hostname: data.test.com\n"
+                        + "    allowedRoutes:\n      namespaces:\n        from: All\n");
+        StatusExpectations.of(M.base(), SuiteCertificates.setupObjects(), added)
+                .gatewayCondition(INFRA, "gateway-add-listener", cond("Accepted", "True"))
+                .gatewayCondition(INFRA, "gateway-add-listener", cond("Programmed", "True"))
+                .listeners(INFRA, "gateway-add-listener",
+                        listener("https", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")),
+                        listener("http", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")));
+        // Remove the https listener of gateway-remove-listener.
+        final int g = before.indexOf("name: gateway-remove-listener");
+        final int https = before.indexOf("  - name: https", g);
+        final int http = before.indexOf("  - name: http\n", https);
+        final String removed = (before.substring(0, https) + before.substring(http))
+                .replaceFirst("(name: gateway-remove-listener\\n  namespace: gateway-conformance-infra\\n)",
+                        "$1  generation: 2\n");
+        final StatusExpectations r = StatusExpectations.of(M.base(), SuiteCertificates.setupObjects(), removed)
+                .listeners(INFRA, "gateway-remove-listener",
+                        listener("http", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")));
+        assertEquals(2, r.status("Gateway", INFRA, "gateway-remove-listener").generation());
+    }
+
+    @Test
+    void gatewayObservedGenerationBump() {
+        final String y = M.test("gateway-observed-generation-bump");
+        StatusExpectations.forTest("gateway-observed-generation-bump")
+                .gatewayCondition(INFRA, "gateway-observed-generation-bump", cond("Accepted", "True"))
+                .gatewayCondition(INFRA, "gateway-observed-generation-bump", cond("Programmed", "True"));
+        final String bumped = y.replaceFirst("(name: gateway-observed-generation-bump\\n  namespace: "
+                + "gateway-conformance-infra\\n)", "$1  generation: 2\n")
+                .replaceFirst("(?s)(listeners:\\n)", "$1    - name: alternate\n      hostname: foo.com\n"
+                        + "      port: 80\n      protocol: HTTP\n      allowedRoutes:\n        namespaces:\n"
+                        + "          from: All\n");
+        final StatusExpectations s = StatusExpectations.of(M.base(), SuiteCertificates.setupObjects(), bumped)
+                .gatewayCondition(INFRA, "gateway-observed-generation-bump", cond("Accepted", "True"))
+                .gatewayCondition(INFRA, "gateway-observed-generation-bump", cond("Programmed", "True"));
+        assertEquals(2, s.status("Gateway", INFRA, "gateway-observed-generation-bump").generation());
+    }
+
+    @Test
+    void gatewaySecretInvalidReferenceGrant() {
+        StatusExpectations.forTest("gateway-secret-invalid-reference-grant")
+                .listeners(INFRA, "gateway-secret-invalid-reference-grant",
+                        listener("https", HR, 0, cond("ResolvedRefs", "False", "RefNotPermitted")));
+    }
+
+    @Test
+    void gatewaySecretMissingReferenceGrant() {
+        StatusExpectations.forTest("gateway-secret-missing-reference-grant")
+                .listeners(INFRA, "gateway-secret-missing-reference-grant",
+                        listener("https", HR, 0, cond("ResolvedRefs", "False", "RefNotPermitted")));
+    }
+
+    @Test
+    void gatewaySecretReferenceGrantAllInNamespace() {
+        StatusExpectations.forTest("gateway-secret-reference-grant-all-in-namespace")
+                .listeners(INFRA, "gateway-secret-reference-grant-all-in-namespace",
+                        listener("https", HR, 0, cond("Programmed", "True", "Programmed"),
+                                cond("ResolvedRefs", "True")));
+    }
+
+    @Test
+    void gatewaySecretReferenceGrantSpecific() {
+        StatusExpectations.forTest("gateway-secret-reference-grant-specific")
+                .listeners(INFRA, "gateway-secret-reference-grant-specific",
+                        listener("https", HR, 0, cond("Programmed", "True", "Programmed"),
+                                cond("ResolvedRefs", "True")));
+    }
+
+    @Test
+    void gatewayWithAttachedRoutes() {
+        StatusExpectations.forTest("gateway-with-attached-routes")
+                .listeners(INFRA, "gateway-with-one-attached-route",
+                        listener("http", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")))
+                .listeners(INFRA, "gateway-with-two-attached-routes",
+                        listener("http", HR, 2, cond("Accepted", "True"), cond("ResolvedRefs", "True")))
+                .routeCondition(INFRA, "http-route-not-accepted", INFRA, "gateway-with-two-attached-routes",
+                        cond("Accepted", "False", "NoMatchingListenerHostname"))
+                .listeners(INFRA, "unresolved-gateway-with-one-attached-unresolved-route",
+                        listener("tls", HR, 1, cond("Programmed", "False"), cond("ResolvedRefs", "False")))
+                .routeCondition(INFRA, "http-route-4", INFRA, "unresolved-gateway-with-one-attached-unresolved-route",
+                        cond("ResolvedRefs", "False"));
+    }
+
+    @Test
+    void gatewayWithAttachedRoutesWithPort8080() {
+        StatusExpectations.forTest("gateway-with-attached-routes-with-port-8080")
+                .listeners(INFRA, "gateway-with-two-listeners-and-one-attached-route",
+                        listener("http-unattached", HR, 0, cond("Accepted", "True"), cond("ResolvedRefs", "True")),
+                        listener("http", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")));
+    }
+
+    @Test
+    void httpRouteInvalidCrossNamespaceParentRef() {
+        StatusExpectations.forTest("httproute-invalid-cross-namespace-parent-ref")
+                .routeCondition(WEB, "invalid-cross-namespace-parent-ref", INFRA, "same-namespace",
+                        cond("ResolvedRefs", "True", "ResolvedRefs"))
+                .routeCondition(WEB, "invalid-cross-namespace-parent-ref", INFRA, "same-namespace",
+                        cond("Accepted", "False", "NotAllowedByListeners"))
+                .noAcceptedParents(WEB, "invalid-cross-namespace-parent-ref")
+                .zeroRoutes(INFRA, "same-namespace");
+    }
+
+    @Test
+    void httpRouteInvalidParentRefNotMatchingSectionName() {
+        StatusExpectations.forTest("httproute-invalid-parentref-not-matching-section-name")
+                .routeCondition(INFRA, "httproute-listener-not-matching-section-name", INFRA, "same-namespace",
+                        cond("Accepted", "False", "NoMatchingParent"))
+                .noAcceptedParents(INFRA, "httproute-listener-not-matching-section-name")
+                .zeroRoutes(INFRA, "same-namespace");
+    }
+
+    @Test
+    void httpRouteObservedGenerationBump() {
+        final String bumped = M.test("httproute-observed-generation-bump")
+                .replaceFirst("(name: observed-generation-bump\\n  namespace: gateway-conformance-infra\\n)",
+                        "$1  generation: 2\n").replace("name: infra-backend-v1", "name: infra-backend-v2");
+        final StatusExpectations s = StatusExpectations.of(M.base(), SuiteCertificates.setupObjects(), bumped)
+                .routeCondition(INFRA, "observed-generation-bump", INFRA, "same-namespace", cond("Accepted", "True"))
+                .routeCondition(INFRA, "observed-generation-bump", INFRA, "same-namespace",
+                        cond("ResolvedRefs", "True", "ResolvedRefs"));
+        assertEquals(2, s.status("HTTPRoute", INFRA, "observed-generation-bump").generation());
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void httpRouteHostnameIntersection() {
+        final StatusExpectations s = StatusExpectations.forTest("httproute-hostname-intersection")
+                .accepted(INFRA, "httproute-hostname-intersection", "specific-host-matches-listener-specific-host",
+                        "specific-host-matches-listener-wildcard-host", "wildcard-host-matches-listener-specific-host",
+                        "wildcard-host-matches-listener-wildcard-host")
+                .routeCondition(INFRA, "no-intersecting-hosts", INFRA, "httproute-hostname-intersection",
+                        cond("Accepted", "False", "NoMatchingListenerHostname"))
+                .listeners(INFRA, "httproute-hostname-intersection",
+                        listener("listener-1", HR, 2, cond("Accepted", "True"), cond("ResolvedRefs", "True")),
+                        listener("listener-2", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")),
+                        listener("listener-3", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")))
+                .accepted(INFRA, "httproute-hostname-intersection-all", "httproute-hostname-intersection-all");
+        for (String r : new String[] {"specific-host-matches-listener-specific-host",
+            "wildcard-host-matches-listener-wildcard-host", "httproute-hostname-intersection-all"}) {
+            final Map<String, Object> p = s.parents(INFRA, r).getFirst();
+            StatusExpectations.conditionsMatch(r, p.get("conditions"),
+                    List.of(cond("ResolvedRefs", "True", "ResolvedRefs")));
+        }
+        final Map<String, Object> ref = (Map<String, Object>) s.parents(INFRA, "no-intersecting-hosts").getFirst()
+                .get("parentRef");
+        assertEquals(INFRA, ref.get("namespace"));
+    }
+
+    @Test
+    void invalidBackendRefsAndReferenceGrants() {
+        StatusExpectations.forTest("httproute-invalid-backendref-unknown-kind")
+                .accepted(INFRA, "same-namespace", "invalid-backend-ref-unknown-kind")
+                .routeCondition(INFRA, "invalid-backend-ref-unknown-kind", INFRA, "same-namespace",
+                        cond("ResolvedRefs", "False", "InvalidKind"));
+        StatusExpectations.forTest("httproute-invalid-nonexistent-backendref")
+                .accepted(INFRA, "same-namespace", "invalid-nonexistent-backend-ref")
+                .routeCondition(INFRA, "invalid-nonexistent-backend-ref", INFRA, "same-namespace",
+                        cond("ResolvedRefs", "False", "BackendNotFound"));
+        StatusExpectations.forTest("httproute-invalid-reference-grant")
+                .accepted(INFRA, "same-namespace", "reference-grant")
+                .routeCondition(INFRA, "reference-grant", INFRA, "same-namespace",
+                        cond("ResolvedRefs", "False", "RefNotPermitted"));
+        StatusExpectations.forTest("httproute-partially-invalid-via-invalid-reference-grant")
+                .accepted(INFRA, "same-namespace", "invalid-reference-grant")
+                .routeCondition(INFRA, "invalid-reference-grant", INFRA, "same-namespace",
+                        cond("ResolvedRefs", "False", "RefNotPermitted"));
+        StatusExpectations.forTest("httproute-invalid-cross-namespace-backend-ref")
+                .accepted(INFRA, "same-namespace", "invalid-cross-namespace-backend-ref")
+                .routeCondition(INFRA, "invalid-cross-namespace-backend-ref", INFRA, "same-namespace",
+                        cond("ResolvedRefs", "False", "RefNotPermitted"));
+        StatusExpectations.forTest("httproute-reference-grant")
+                .accepted(INFRA, "same-namespace", "reference-grant")
+                .routeCondition(INFRA, "reference-grant", INFRA, "same-namespace",
+                        cond("ResolvedRefs", "True", "ResolvedRefs"));
+    }
+}

@@ -1,0 +1,205 @@
+package dev.postern.conformance;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import dev.postern.config.ConfigPipeline;
+import dev.postern.config.gatewayapi.Resource;
+import dev.postern.config.status.ResourceStatus;
+import dev.postern.config.yaml.YamlReader;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The upstream suite's status assertions (conformance/utils/kubernetes/helpers.go at v1.6.1), re-stated over
+ * Postern's computed statuses: conditions compared by type, status and reason as a subset; listeners by name with
+ * an exact count, exact attachedRoutes and supportedKinds as a subset (or exactly empty); observedGeneration on
+ * Gateway-level, GatewayClass and route-parent conditions. See docs/conformance-status-expectations.md.
+ */
+final class StatusExpectations {
+    static final String INFRA = "gateway-conformance-infra";
+    static final String HR = "HTTPRoute";
+
+    final ConfigPipeline.Build build;
+
+    private StatusExpectations(ConfigPipeline.Build build) {
+        this.build = build;
+    }
+
+    /** Builds base + setup objects + the given YAML texts, as the suite applies them. */
+    static StatusExpectations of(String... yamls) {
+        final List<Resource> all = new ArrayList<>();
+        int i = 0;
+        for (String y : yamls) {
+            final YamlReader.Result r = YamlReader.read("manifest-" + i++ + ".yaml", y);
+            assertFalse(r.hasErrors(), () -> r.diagnostics().toString());
+            all.addAll(r.resources());
+        }
+        final ConfigPipeline.Build b = ConfigPipeline.fromResources(all, new ConfigPipeline.Settings(
+                SuiteManifests.CONTROLLER, "0.0.0.0"), 1);
+        assertFalse(b.rejected(), () -> b.diagnostics().toString());
+        return new StatusExpectations(b);
+    }
+
+    /** base + setup + one test manifest. */
+    static StatusExpectations forTest(String manifest) {
+        final SuiteManifests m = SuiteManifests.locate();
+        return of(m.base(), SuiteCertificates.setupObjects(), m.test(manifest));
+    }
+
+    ResourceStatus status(String kind, String ns, String name) {
+        for (ResourceStatus s : build.statuses()) {
+            if (s.kind().equals(kind) && s.namespace().equals(ns) && s.name().equals(name)) {
+                return s;
+            }
+        }
+        return fail("no status for " + kind + " " + ns + "/" + name);
+    }
+
+    /** A condition expectation; reason null means any. */
+    record Cond(String type, String status, String reason) {
+    }
+
+    static Cond cond(String type, String status, String reason) {
+        return new Cond(type, status, reason);
+    }
+
+    static Cond cond(String type, String status) {
+        return new Cond(type, status, null);
+    }
+
+    /** A listener expectation: supportedKinds null means "must be empty". */
+    record Listener(String name, String supportedKind, int attachedRoutes, List<Cond> conditions) {
+    }
+
+    static Listener listener(String name, String kind, int attached, Cond... conds) {
+        return new Listener(name, kind, attached, List.of(conds));
+    }
+
+    @SuppressWarnings("unchecked")
+    static void conditionsMatch(String what, Object actual, List<Cond> expected) {
+        final List<Map<String, Object>> cs = (List<Map<String, Object>>) actual;
+        for (Cond e : expected) {
+            final boolean found = cs.stream().anyMatch(c -> c.get("type").equals(e.type())
+                    && c.get("status").equals(e.status()) && (e.reason() == null || c.get("reason").equals(e.reason())));
+            assertTrue(found, () -> what + ": expected " + e + " in " + cs);
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    static void latestGeneration(String what, Object conditions, long generation) {
+        for (Map<String, Object> c : (List<Map<String, Object>>) conditions) {
+            assertEquals(generation, c.get("observedGeneration"), () -> what + ": stale condition " + c);
+        }
+    }
+
+    /** GatewayMustHaveLatestConditions + GatewayMustHaveCondition. */
+    StatusExpectations gatewayCondition(String ns, String name, Cond c) {
+        final ResourceStatus s = status("Gateway", ns, name);
+        latestGeneration("Gateway " + name, s.status().get("conditions"), s.generation());
+        conditionsMatch("Gateway " + name, s.status().get("conditions"), List.of(c));
+        return this;
+    }
+
+    /** GatewayStatusMustHaveListeners. */
+    @SuppressWarnings("unchecked")
+    StatusExpectations listeners(String ns, String name, Listener... expected) {
+        final ResourceStatus s = status("Gateway", ns, name);
+        latestGeneration("Gateway " + name, s.status().get("conditions"), s.generation());
+        final List<Map<String, Object>> ls = (List<Map<String, Object>>) s.status().get("listeners");
+        assertEquals(expected.length, ls.size(), () -> "listener count of " + name + ": " + ls);
+        for (Listener e : expected) {
+            final Map<String, Object> l = ls.stream().filter(x -> x.get("name").equals(e.name())).findFirst()
+                    .orElseGet(() -> fail("no listener " + e.name() + " in " + ls));
+            final List<Map<String, Object>> kinds = (List<Map<String, Object>>) l.get("supportedKinds");
+            if (e.supportedKind() == null) {
+                assertTrue(kinds.isEmpty(), () -> name + "/" + e.name() + ": supportedKinds must be empty: " + kinds);
+            } else {
+                assertTrue(kinds.stream().anyMatch(k -> k.get("kind").equals(e.supportedKind())
+                        && k.get("group").equals("gateway.networking.k8s.io")), () -> name + "/" + e.name()
+                        + ": supportedKinds " + kinds);
+            }
+            assertEquals(e.attachedRoutes(), l.get("attachedRoutes"), () -> name + "/" + e.name() + " attachedRoutes");
+            conditionsMatch(name + "/" + e.name(), l.get("conditions"), e.conditions());
+        }
+        return this;
+    }
+
+    @SuppressWarnings("unchecked")
+    List<Map<String, Object>> parents(String ns, String route) {
+        final ResourceStatus s = status("HTTPRoute", ns, route);
+        final List<Map<String, Object>> ps = (List<Map<String, Object>>) s.status().get("parents");
+        for (Map<String, Object> p : ps) {
+            latestGeneration("HTTPRoute " + route, p.get("conditions"), s.generation());
+            assertEquals(SuiteManifests.CONTROLLER, p.get("controllerName"));
+            final Map<String, Object> ref = (Map<String, Object>) p.get("parentRef");
+            assertEquals("gateway.networking.k8s.io", ref.get("group"));
+            assertEquals("Gateway", ref.get("kind"));
+        }
+        return ps;
+    }
+
+    /** HTTPRouteMustHaveCondition: some parent for the Gateway has the condition. */
+    @SuppressWarnings("unchecked")
+    StatusExpectations routeCondition(String ns, String route, String gwNs, String gw, Cond c) {
+        final List<Map<String, Object>> ps = parents(ns, route);
+        final boolean ok = ps.stream().anyMatch(p -> {
+            final Map<String, Object> ref = (Map<String, Object>) p.get("parentRef");
+            final Object pns = ref.get("namespace");
+            if (!ref.get("name").equals(gw) || (pns != null && !pns.equals(gwNs))) {
+                return false;
+            }
+            try {
+                conditionsMatch("", p.get("conditions"), List.of(c));
+                return true;
+            } catch (AssertionError e) {
+                return false;
+            }
+        });
+        assertTrue(ok, () -> "HTTPRoute " + route + ": no parent " + gw + " with " + c + " in " + ps);
+        return this;
+    }
+
+    /** HTTPRouteMustHaveNoAcceptedParents: exactly one parent, Accepted=False. */
+    StatusExpectations noAcceptedParents(String ns, String route) {
+        final List<Map<String, Object>> ps = parents(ns, route);
+        assertEquals(1, ps.size(), () -> "parents of " + route + ": " + ps);
+        conditionsMatch(route, ps.getFirst().get("conditions"), List.of(cond("Accepted", "False")));
+        return this;
+    }
+
+    /** GatewayMustHaveZeroRoutes. */
+    @SuppressWarnings("unchecked")
+    StatusExpectations zeroRoutes(String ns, String gw) {
+        final List<Map<String, Object>> ls = (List<Map<String, Object>>) status("Gateway", ns, gw).status()
+                .get("listeners");
+        assertTrue(ls.isEmpty() || (ls.size() == 1 && ls.getFirst().get("attachedRoutes").equals(0)),
+                () -> gw + " listeners: " + ls);
+        return this;
+    }
+
+    /** GatewayAndHTTPRoutesMustBeAccepted: every listener True x3, each route Accepted/True/Accepted. */
+    @SuppressWarnings("unchecked")
+    StatusExpectations accepted(String gwNs, String gw, String... routes) {
+        final ResourceStatus s = status("Gateway", gwNs, gw);
+        latestGeneration(gw, s.status().get("conditions"), s.generation());
+        assertFalse(((List<?>) s.status().get("addresses")).isEmpty(), "Gateway has a typed address");
+        for (Map<String, Object> l : (List<Map<String, Object>>) s.status().get("listeners")) {
+            conditionsMatch(gw + "/" + l.get("name"), l.get("conditions"), List.of(cond("ResolvedRefs", "True"),
+                    cond("Accepted", "True"), cond("Programmed", "True")));
+        }
+        for (String r : routes) {
+            routeCondition(gwNs, r, gwNs, gw, cond("Accepted", "True", "Accepted"));
+        }
+        return this;
+    }
+
+    static void assertGenerationsDiffer(long a, long b) {
+        assertNotEquals(a, b);
+    }
+}

@@ -1,0 +1,71 @@
+package dev.postern.config.runtime;
+
+import dev.postern.config.tls.CertificateKeyPair;
+
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * How an HTTPS socket picks its certificate from the client's SNI: the most specific listener for the SNI
+ * hostname (exact, then wildcard, then the listener without hostname), then that listener's certificate whose
+ * DNS names cover the SNI, else its first. Without SNI, or with an SNI no listener covers, the default listener
+ * (the one without hostname, else the first) answers with its first certificate.
+ *
+ * @param listeners the listeners' certificates by listener hostname
+ * @param fallback the default listener's certificates
+ */
+public record TlsTable(HostIndex<ListenerCerts> listeners, ListenerCerts fallback) {
+
+    /**
+     * The certificates of one listener, in certificateRefs order.
+     *
+     * @param listener the listener name, {@code gateway/<ns>/<name>/listener/<listener>}
+     * @param certificates the certificates, at least one
+     */
+    public record ListenerCerts(String listener, List<CertificateKeyPair> certificates) {
+        /** Copies the list. */
+        public ListenerCerts {
+            certificates = List.copyOf(certificates);
+        }
+
+        /** The certificate for an SNI hostname: the first whose names cover it, else the first. */
+        public CertificateKeyPair select(String sni) {
+            if (sni != null) {
+                for (CertificateKeyPair c : certificates) {
+                    for (String n : c.dnsNames()) {
+                        if (covers(n, sni)) {
+                            return c;
+                        }
+                    }
+                }
+            }
+            return certificates.getFirst();
+        }
+    }
+
+    /** Chooses the listener for an SNI hostname (lower case; null when the client sent none). */
+    public ListenerCerts listenerFor(String sni) {
+        if (sni == null) {
+            return fallback;
+        }
+        final ListenerCerts l = listeners.find(sni.toLowerCase(Locale.ROOT));
+        return l == null ? fallback : l;
+    }
+
+    /** Chooses the certificate for an SNI hostname. */
+    public CertificateKeyPair select(String sni) {
+        return listenerFor(sni).select(sni == null ? null : sni.toLowerCase(Locale.ROOT));
+    }
+
+    /** Certificate name matching (RFC 6125: a wildcard covers exactly one label). */
+    static boolean covers(String certName, String host) {
+        if (certName.equals(host) || certName.equals("*")) {
+            return true;
+        }
+        if (certName.startsWith("*.")) {
+            final int dot = host.indexOf('.');
+            return dot > 0 && host.substring(dot).equals(certName.substring(1));
+        }
+        return false;
+    }
+}
