@@ -172,20 +172,6 @@ final class BpfObject implements AutoCloseable {
         }
     }
 
-    /** The kernel's id of a program or link fd ({@code info.id} of {@code bpf_prog_info}/@4). */
-    static int programId(final Libbpf bpf, final int fd) {
-        try (Arena local = Arena.ofConfined()) {
-            final MemorySegment info = local.allocate(256, 8);
-            final MemorySegment length = local.allocate(JAVA_INT);
-            length.set(JAVA_INT, 0, 256);
-            final int rc = Native.callInt(bpf.objGetInfo, fd, info, length);
-            if (rc < 0) {
-                throw TproxyException.errno("reading BPF program info of fd " + fd, rc);
-            }
-            return info.get(JAVA_INT, 4);
-        }
-    }
-
     private MemorySegment map(final String name) {
         final MemorySegment map = Native.callPointer(bpf.findMap, new int[1], object, arena.allocateFrom(name));
         if (map.equals(MemorySegment.NULL)) {
