@@ -75,6 +75,11 @@ final class TestGateway implements AutoCloseable {
         return new TestGateway(dir, port, b.withAdminPort(0));
     }
 
+    /** Starts on a directory that already holds the whole config, served on {@code port}. */
+    static TestGateway startRaw(Path dir, int port) throws Exception {
+        return new TestGateway(dir, port, Bootstrap.defaults().withAdminPort(0));
+    }
+
     static TestGateway start(Path dir, String yaml) throws Exception {
         return start(dir, yaml, Bootstrap.defaults());
     }

@@ -5,11 +5,13 @@ import dev.postern.config.runtime.BindKey;
 import dev.postern.config.runtime.Cluster;
 import dev.postern.config.runtime.Endpoint;
 import dev.postern.config.runtime.HeaderMutation;
+import dev.postern.config.runtime.ListenerRoutes;
 import dev.postern.config.runtime.PortTable;
 import dev.postern.config.runtime.RouteAction;
 import dev.postern.config.runtime.RouteEntry;
 import dev.postern.config.runtime.RouteTable;
 import dev.postern.config.runtime.VirtualHost;
+import dev.postern.proxy.server.HttpListenerInitializer;
 import dev.postern.proxy.server.ServerContext;
 import dev.postern.proxy.upstream.PoolKey;
 import dev.postern.proxy.upstream.UpstreamListener;
@@ -68,6 +70,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     private final boolean tls;
     private ChannelHandlerContext ctx;
     private Exchange ex;
+    private boolean started;
     /** True from a read() until a message arrives; see {@link #channelReadComplete}. */
     private boolean awaitingRead;
     /** The next pipelined request head, when one was released while the current exchange was finishing. */
@@ -89,11 +92,23 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
+        if (ctx.channel().isActive() && ctx.channel().isRegistered()) {
+            start(); // added after the connection became active (after a TLS handshake)
+        }
     }
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
-        read();
+        start();
+        ctx.fireChannelActive();
+    }
+
+    /** Asks for the first message, once. */
+    private void start() {
+        if (!started) {
+            started = true;
+            read();
+        }
     }
 
     @Override
@@ -212,6 +227,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private boolean headRequest;
         private long upstreamSentNanos;
         private boolean finished;
+        /** Request chunks that arrived while the upstream connection was being made. */
+        private java.util.ArrayDeque<HttpContent> pendingBody;
 
         // ------------------------------------------------------------------------------------------------------
         // Downstream side
@@ -241,6 +258,10 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             // Pin the table once for the whole exchange.
             final RouteTable table = sc.config().table();
             final PortTable port = table.port(bind);
+            if (tls && port != null && port.tls() != null && misdirected(port)) {
+                error(ProxyError.MISDIRECTED);
+                return;
+            }
             final VirtualHost vh = port == null ? null : port.virtualHost(head.host());
             final RouteEntry route = vh == null ? null : vh.match(head);
             if (route == null) {
@@ -253,6 +274,17 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 case RouteAction.Redirect rd -> redirect(rd);
                 case RouteAction.Forward f -> forward(f);
             }
+        }
+
+        /** True when the SNI chose one listener and the Host belongs to another. */
+        private boolean misdirected(PortTable port) {
+            final Channel conn = ctx.channel().parent() != null ? ctx.channel().parent() : ctx.channel();
+            final String sni = conn.attr(HttpListenerInitializer.SNI).get();
+            if (sni == null) {
+                return false;
+            }
+            final ListenerRoutes byHost = port.listeners().find(head.host());
+            return byHost != null && !byHost.name().equals(port.tls().listenerFor(sni).listener());
         }
 
         private void forward(RouteAction.Forward f) {
@@ -341,7 +373,15 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         void onContent(HttpContent c) {
             final boolean last = c instanceof LastHttpContent;
-            if (draining || up == null) {
+            if (!draining && up == null) {
+                // Still connecting (a read was already pending): keep the chunk until the upstream is there.
+                if (pendingBody == null) {
+                    pendingBody = new java.util.ArrayDeque<>(2);
+                }
+                pendingBody.add(c);
+                return;
+            }
+            if (draining) {
                 drained += c.content().readableBytes();
                 c.release();
                 if (drained > DRAIN_LIMIT) {
@@ -374,7 +414,20 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             });
         }
 
+        private void releasePending() {
+            if (pendingBody != null) {
+                HttpContent c;
+                while ((c = pendingBody.poll()) != null) {
+                    if (c instanceof LastHttpContent) {
+                        requestDone = true;
+                    }
+                    c.release();
+                }
+            }
+        }
+
         void onDownstreamClosed() {
+            releasePending();
             if (up != null) {
                 sc.loop(ctx.channel().eventLoop()).pool().discard(up);
                 up = null;
@@ -400,6 +453,11 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             if (requestDone) {
                 // A retry after a stale pooled connection: the (empty) body was already read.
                 ch.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+            } else if (pendingBody != null && !pendingBody.isEmpty()) {
+                HttpContent c;
+                while ((c = pendingBody.poll()) != null) {
+                    onContent(c); // each write asks for the next chunk when it completes
+                }
             } else {
                 read();
             }
@@ -530,6 +588,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         /** Sends a response Postern made itself; the rest of the request body is read and dropped. */
         private void localReply(FullHttpResponse r, boolean last) {
             dropUpstream();
+            releasePending();
             responseStarted = true;
             draining = true;
             if (!keepAlive) {

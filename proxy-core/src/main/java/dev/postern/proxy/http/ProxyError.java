@@ -23,6 +23,8 @@ public enum ProxyError {
             true),
     /** The upstream sent something that is not HTTP. */
     UPSTREAM_PROTOCOL_ERROR(HttpResponseStatus.BAD_GATEWAY, "UPE", "upstream protocol error", false),
+    /** The Host belongs to another listener than the one the TLS SNI chose (HTTP/2 connection coalescing). */
+    MISDIRECTED(HttpResponseStatus.MISDIRECTED_REQUEST, "-", "Misdirected Request", false),
     /** The request could not be parsed. */
     BAD_REQUEST(HttpResponseStatus.BAD_REQUEST, "DPE", "Bad Request", false),
     /** The request line or URI was too long. */

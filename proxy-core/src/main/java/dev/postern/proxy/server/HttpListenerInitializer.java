@@ -1,6 +1,7 @@
 package dev.postern.proxy.server;
 
 import dev.postern.config.runtime.BindKey;
+import dev.postern.config.runtime.PortTable;
 import dev.postern.proxy.http.Http1ProxyHandler;
 
 import io.netty.channel.Channel;
@@ -20,14 +21,20 @@ import io.netty.handler.codec.http2.Http2ServerUpgradeCodec;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 import io.netty.handler.flow.FlowControlHandler;
+import io.netty.handler.ssl.ApplicationProtocolNames;
+import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
+import io.netty.handler.ssl.SniHandler;
+import io.netty.handler.ssl.SslContext;
 import io.netty.util.AsciiString;
+import io.netty.util.AttributeKey;
+import io.netty.util.Mapping;
 
 import java.util.List;
 
 /**
- * The one place where a plain HTTP listener's pipeline is assembled. A connection starts as HTTP/1.1; it becomes
- * HTTP/2 when it opens with the HTTP/2 preface (h2c prior knowledge, as gRPC clients do) or asks for
- * {@code Upgrade: h2c}. Each HTTP/2 stream is a child channel whose frames are converted to HTTP/1-style
+ * The one place where an HTTP or HTTPS listener's pipeline is assembled. A plain connection starts as HTTP/1.1;
+ * it becomes HTTP/2 when it opens with the HTTP/2 preface (h2c prior knowledge, as gRPC clients do) or asks for
+ * {@code Upgrade: h2c}. A TLS connection picks its certificate by SNI and its protocol by ALPN. Each HTTP/2 stream is a child channel whose frames are converted to HTTP/1-style
  * messages, so one terminal handler ({@link Http1ProxyHandler}) carries the HTTP semantics for both.
  */
 public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
@@ -38,22 +45,33 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
     /** Envoy's default for concurrent streams per HTTP/2 connection. */
     public static final int MAX_CONCURRENT_STREAMS = 100;
 
+    /** The SNI host name the client sent, on the connection (the parent of HTTP/2 streams); absent without SNI. */
+    public static final AttributeKey<String> SNI = AttributeKey.valueOf("postern.sni");
+
     private final ServerContext context;
     private final BindKey key;
+    private final boolean tls;
 
-    /** Creates the initializer of one bound socket. */
-    public HttpListenerInitializer(ServerContext context, BindKey key) {
+    /**
+     * Creates the initializer of one bound socket.
+     *
+     * @param tls true for HTTPS: TLS with the certificate chosen by SNI, then HTTP/2 or HTTP/1.1 by ALPN
+     */
+    public HttpListenerInitializer(ServerContext context, BindKey key, boolean tls) {
         this.context = context;
         this.key = key;
+        this.tls = tls;
     }
 
     @Override
     protected void initChannel(Channel ch) {
-        final HttpDecoderConfig dc = new HttpDecoderConfig()
-                .setMaxInitialLineLength(MAX_INITIAL_LINE)
-                .setMaxHeaderSize(MAX_HEADER_BYTES)
-                .setValidateHeaders(true);
-        final HttpServerCodec http1 = new HttpServerCodec(dc);
+        if (tls) {
+            // Read freely during the handshake; the HTTP/1.1 handlers turn auto-read off once ALPN has chosen.
+            ch.config().setAutoRead(true);
+            ch.pipeline().addLast(new SniSelector(), new Alpn());
+            return;
+        }
+        final HttpServerCodec http1 = http1Codec();
         final HttpServerUpgradeHandler upgrade = new HttpServerUpgradeHandler(http1, protocol ->
                 AsciiString.contentEquals(Http2CodecUtilNames.H2C, protocol)
                         ? new Http2ServerUpgradeCodec(http2FrameCodec(), new Http2Setup(false), multiplex()) : null,
@@ -67,7 +85,63 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
 
     private void http1Handlers(ChannelPipeline p) {
         p.addLast(new HttpServerExpectContinueHandler(), new FlowControlHandler(),
-                new Http1ProxyHandler(context, key, false));
+                new Http1ProxyHandler(context, key, tls));
+    }
+
+    private static HttpServerCodec http1Codec() {
+        return new HttpServerCodec(new HttpDecoderConfig()
+                .setMaxInitialLineLength(MAX_INITIAL_LINE)
+                .setMaxHeaderSize(MAX_HEADER_BYTES)
+                .setValidateHeaders(true));
+    }
+
+    /**
+     * Picks the certificate for the client's SNI from the table live at handshake time, and records the SNI on
+     * the connection (for 421 Misdirected Request).
+     */
+    private final class SniSelector extends SniHandler {
+        SniSelector() {
+            super((Mapping<String, SslContext>) sni -> {
+                final PortTable pt = context.config().table().port(key);
+                if (pt == null || pt.tls() == null) {
+                    throw new IllegalStateException("no certificate is configured for " + key);
+                }
+                return context.serverTls().context(pt.tls().select(sni));
+            });
+        }
+
+        @Override
+        protected void replaceHandler(ChannelHandlerContext ctx, String hostname, SslContext sslContext)
+                throws Exception {
+            if (hostname != null) {
+                ctx.channel().attr(SNI).set(hostname.toLowerCase(java.util.Locale.ROOT));
+            }
+            super.replaceHandler(ctx, hostname, sslContext);
+        }
+    }
+
+    /** After the handshake: HTTP/2 when ALPN chose h2, else HTTP/1.1. */
+    private final class Alpn extends ApplicationProtocolNegotiationHandler {
+        Alpn() {
+            super(ApplicationProtocolNames.HTTP_1_1);
+        }
+
+        @Override
+        protected void configurePipeline(ChannelHandlerContext ctx, String protocol) {
+            final ChannelPipeline p = ctx.pipeline();
+            if (ApplicationProtocolNames.HTTP_2.equals(protocol)) {
+                p.addLast(http2FrameCodec(), multiplex());
+                return;
+            }
+            ctx.channel().config().setAutoRead(false);
+            p.addLast(http1Codec());
+            http1Handlers(p);
+        }
+
+        @Override
+        protected void handshakeFailure(ChannelHandlerContext ctx, Throwable cause) {
+            ctx.close(); // a failed handshake is the client's business; no stack trace in the log
+        }
     }
 
     private static Http2FrameCodec http2FrameCodec() {

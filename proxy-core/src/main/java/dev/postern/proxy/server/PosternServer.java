@@ -97,6 +97,14 @@ public final class PosternServer implements AutoCloseable {
 
     /** Binds the sockets the table needs and closes the ones it no longer has. */
     private synchronized void sync(RouteTable table) {
+        final Set<dev.postern.config.tls.CertificateKeyPair> certs = new HashSet<>();
+        for (var pt : table.ports().values()) {
+            if (pt.tls() != null) {
+                pt.tls().listeners().entries().values().forEach(l -> certs.addAll(l.certificates()));
+                certs.addAll(pt.tls().fallback().certificates());
+            }
+        }
+        context.serverTls().retain(certs);
         final Set<BindKey> want = new HashSet<>(table.ports().keySet());
         for (Map.Entry<BindKey, Channel> e : bound.entrySet()) {
             if (!want.contains(e.getKey())) {
@@ -110,7 +118,7 @@ public final class PosternServer implements AutoCloseable {
             if (bound.containsKey(k)) {
                 continue;
             }
-            final ChannelFuture f = listenerBootstrap(k).bind(new InetSocketAddress(InetAddress.ofLiteral(
+            final ChannelFuture f = listenerBootstrap(k, table.port(k).protocol()).bind(new InetSocketAddress(InetAddress.ofLiteral(
                     k.address()), k.port()));
             f.awaitUninterruptibly(10, TimeUnit.SECONDS);
             if (f.isSuccess()) {
@@ -124,13 +132,13 @@ public final class PosternServer implements AutoCloseable {
         }
     }
 
-    private ServerBootstrap listenerBootstrap(BindKey key) {
+    private ServerBootstrap listenerBootstrap(BindKey key, String protocol) {
         return new ServerBootstrap().group(bossGroup, workerGroup).channel(transport.serverChannel())
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new HttpListenerInitializer(context, key));
+                .childHandler(new HttpListenerInitializer(context, key, "HTTPS".equals(protocol)));
     }
 
     /** Envoy appends its own local address (the host's first non-loopback IP) for loopback peers. */

@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.postern.config.ConfigRef;
 import dev.postern.proxy.http.ForwardedHeaderPolicy;
+import dev.postern.proxy.tls.ServerTls;
 import dev.postern.proxy.upstream.UpstreamPool;
 
 import io.netty.channel.EventLoop;
@@ -22,6 +23,7 @@ public final class ServerContext {
     private final Bootstrap bootstrap;
     private final Transport transport;
     private final FastThreadLocal<LoopState> loopState = new FastThreadLocal<>();
+    private final ServerTls serverTls = new ServerTls();
 
     /** Creates the context. */
     public ServerContext(ConfigRef config, ForwardedHeaderPolicy forwardedPolicy, Bootstrap bootstrap,
@@ -80,6 +82,11 @@ public final class ServerContext {
     /** The bootstrap. */
     public Bootstrap bootstrap() {
         return bootstrap;
+    }
+
+    /** The server TLS contexts. */
+    public ServerTls serverTls() {
+        return serverTls;
     }
 
     /** The transport. */
