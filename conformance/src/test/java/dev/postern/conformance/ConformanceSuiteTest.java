@@ -1,0 +1,125 @@
+package dev.postern.conformance;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Replays every ported upstream test against one real Postern with echo backends on loopback, and writes the
+ * report. Tests listed in {@code must-pass.txt} fail the build when they fail; every result goes to the report.
+ */
+class ConformanceSuiteTest {
+    @TempDir
+    static Path dir;
+    private static ConformanceEnvironment env;
+    private static ConformanceClient client;
+    private static final Map<String, String> RESULTS = new LinkedHashMap<>();
+
+    @BeforeAll
+    static void start() throws Exception {
+        // Gateways listen on their real ports (80, 443...) on 127.20.x.y, as in a cluster: that needs root.
+        Assumptions.assumeTrue(isRoot(), "the conformance replay binds ports 80 and 443 on loopback addresses and "
+                + "needs root (CI runs as root)");
+        env = ConformanceEnvironment.start(dir);
+        client = new ConformanceClient();
+    }
+
+    private static boolean isRoot() {
+        try {
+            return "0".equals(new String(new ProcessBuilder("id", "-u").start().getInputStream().readAllBytes())
+                    .trim());
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (client != null) {
+            client.close();
+        }
+        if (env != null) {
+            env.close();
+        }
+        ConformanceReport.write(RESULTS, Path.of("target", "conformance-report.yaml"));
+    }
+
+    static List<ConformanceCase> cases() {
+        try {
+            final Path d = Path.of(ConformanceSuiteTest.class.getResource("/cases").toURI());
+            final List<ConformanceCase> out = new ArrayList<>();
+            try (Stream<Path> s = Files.list(d)) {
+                for (Path p : s.filter(f -> f.toString().endsWith(".yaml")).sorted().toList()) {
+                    out.add(ConformanceCase.parse(Files.readString(p)));
+                }
+            }
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static Set<String> mustPass() throws IOException {
+        final Set<String> s = new TreeSet<>();
+        try (var in = ConformanceSuiteTest.class.getResourceAsStream("/must-pass.txt")) {
+            for (String l : new String(in.readAllBytes()).split("\n")) {
+                if (!l.isBlank() && !l.startsWith("#")) {
+                    s.add(l.trim());
+                }
+            }
+        }
+        return s;
+    }
+
+    @TestFactory
+    Stream<DynamicTest> upstreamTests() throws IOException {
+        final Set<String> must = mustPass();
+        return cases().stream().map(t -> DynamicTest.dynamicTest(t.name(), () -> {
+            final String result = runTest(t);
+            RESULTS.put(t.name(), result);
+            if (must.contains(t.name())) {
+                assertEquals("passed", result, t.name());
+            }
+        }));
+    }
+
+    private static String runTest(ConformanceCase t) throws Exception {
+        if (!"http".equals(t.kind())) {
+            return "skipped: kind " + t.kind() + " is not replayed yet";
+        }
+        env.apply(t.manifests());
+        try {
+            final CaseRunner runner = new CaseRunner(env, client);
+            final List<String> failures = new ArrayList<>();
+            for (int i = 0; i < t.cases().size(); i++) {
+                final String why = runner.run(t, t.cases().get(i));
+                if (why != null) {
+                    failures.add("case " + i + " " + t.cases().get(i).request() + ": " + why);
+                }
+            }
+            return failures.isEmpty() ? "passed" : "failed: " + String.join("; ", failures);
+        } finally {
+            env.delete();
+        }
+    }
+}
