@@ -55,6 +55,7 @@ public final class ConformanceEnvironment implements AutoCloseable {
     private final Map<String, Map<String, Object>> gateways = new LinkedHashMap<>();
     private final List<Pod> basePods = new ArrayList<>();
     private final List<Pod> testPods = new ArrayList<>();
+    private List<Map<String, Object>> applied = List.of();
     private int nextPod = 1;
     private int nextGateway = 1;
 
@@ -108,17 +109,42 @@ public final class ConformanceEnvironment implements AutoCloseable {
             docs.addAll(parse(manifests.test(m)));
         }
         testPods.addAll(startPods(docs));
+        applied = docs;
+        rewrite();
+    }
+
+    /** Changes the applied objects, as the suite does mid-test (a patch, a delete), and waits for the reload. */
+    public void update(java.util.function.UnaryOperator<List<Map<String, Object>>> change) throws Exception {
+        applied = change.apply(new ArrayList<>(applied));
+        rewrite();
+    }
+
+    private void rewrite() throws Exception {
         final List<Pod> all = new ArrayList<>(basePods);
         all.addAll(testPods);
         final long v = ref.table().version();
-        write("10-test.yaml", dump(transform(docs, all)));
+        write("10-test.yaml", dump(transform(applied, all)));
         awaitReload(v);
+    }
+
+    /** The IPs of a Deployment's running replicas. */
+    public List<String> podIps(String namespace, String deployment) {
+        final List<String> out = new ArrayList<>();
+        for (List<Pod> ps : List.of(basePods, testPods)) {
+            for (Pod p : ps) {
+                if (p.namespace().equals(namespace) && p.deployment().equals(deployment)) {
+                    out.add(p.ip().getHostAddress());
+                }
+            }
+        }
+        return out;
     }
 
     /** Deletes the applied test manifests and stops their pods. */
     public void delete() throws Exception {
         final long v = ref.table().version();
         Files.deleteIfExists(dir.resolve("10-test.yaml"));
+        applied = List.of();
         for (Pod p : testPods) {
             p.servers().forEach(EchoServer::close);
         }

@@ -104,12 +104,16 @@ class ConformanceSuiteTest {
     }
 
     private static String runTest(ConformanceCase t) throws Exception {
-        if (!"http".equals(t.kind())) {
+        if (!"http".equals(t.kind()) && !Specials.handles(t.name())) {
             return "skipped: kind " + t.kind() + " is not replayed yet";
         }
         env.apply(t.manifests());
         try {
             final CaseRunner runner = new CaseRunner(env, client);
+            if (Specials.handles(t.name())) {
+                final String why = Specials.run(t, env, runner, client);
+                return why == null ? "passed" : "failed: " + why;
+            }
             final List<String> failures = new ArrayList<>();
             for (int i = 0; i < t.cases().size(); i++) {
                 final String why = runner.run(t, t.cases().get(i));

@@ -1,0 +1,151 @@
+package dev.postern.conformance;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * The parts of upstream tests that are code rather than cases: mid-test mutations (a ReferenceGrant deleted,
+ * EndpointSlices filled with pod IPs) and the weighted-distribution check, each written after its Go source and
+ * the {@code special} text of its case file.
+ */
+public final class Specials {
+    private Specials() {
+    }
+
+    /** Runs a test that needs code; returns null when it passed, else why not. Null result for unknown tests too. */
+    @SuppressWarnings("unchecked")
+    static String run(ConformanceCase t, ConformanceEnvironment env, CaseRunner runner, ConformanceClient client)
+            throws Exception {
+        switch (t.name()) {
+            case "HTTPRouteReferenceGrant" -> {
+                String why = runner.run(t, t.cases().get(0));
+                if (why != null) {
+                    return "before delete: " + why;
+                }
+                env.update(docs -> {
+                    docs.removeIf(d -> "ReferenceGrant".equals(d.get("kind"))
+                            && "reference-grant".equals(((Map<String, Object>) d.get("metadata")).get("name")));
+                    return docs;
+                });
+                why = runner.run(t, t.cases().get(1));
+                return why == null ? null : "after delete: " + why;
+            }
+            case "HTTPRouteServiceTypes" -> {
+                final List<String> ips = env.podIps("gateway-conformance-infra", "infra-backend-v1");
+                env.update(docs -> {
+                    for (Map<String, Object> d : docs) {
+                        if ("EndpointSlice".equals(d.get("kind")) && "IPv4".equals(d.get("addressType"))) {
+                            final List<Object> eps = new ArrayList<>();
+                            for (String ip : ips) {
+                                eps.add(Map.of("addresses", List.of(ip), "conditions",
+                                        Map.of("ready", true, "serving", true, "terminating", false)));
+                            }
+                            d.put("endpoints", eps);
+                        }
+                    }
+                    return docs;
+                });
+                return runAll(t, runner);
+            }
+            case "HTTPRouteWeight" -> {
+                final String why = runner.run(t, t.cases().get(0));
+                if (why != null) {
+                    return why;
+                }
+                return weights(t, env, client, Map.of("infra-backend-v1", 0.7, "infra-backend-v2", 0.3,
+                        "infra-backend-v3", 0.0));
+            }
+            default -> {
+                return null;
+            }
+        }
+    }
+
+    /** True when {@link #run} knows the test. */
+    static boolean handles(String name) {
+        return switch (name) {
+            case "HTTPRouteReferenceGrant", "HTTPRouteServiceTypes", "HTTPRouteWeight" -> true;
+            default -> false;
+        };
+    }
+
+    private static String runAll(ConformanceCase t, CaseRunner runner) throws InterruptedException {
+        for (ConformanceCase.Case c : t.cases()) {
+            final String why = runner.run(t, c);
+            if (why != null) {
+                return why;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * conformance/utils/weight: 500 requests, 10 in flight, half with an X-Jitter header; the backend is the pod
+     * name less its last two parts; every weight within ±5 % and exactly the weighted backends hit; 10 attempts.
+     */
+    private static String weights(ConformanceCase t, ConformanceEnvironment env, ConformanceClient client,
+                                  Map<String, Double> want) throws Exception {
+        final ConformanceCase.GatewayRef g = t.gateways().values().iterator().next();
+        final var addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+        String last = null;
+        final ExecutorService pool = Executors.newFixedThreadPool(10);
+        try {
+            for (int attempt = 0; attempt < 10; attempt++) {
+                final List<Future<String>> fs = new ArrayList<>();
+                for (int i = 0; i < 500; i++) {
+                    fs.add(pool.submit(() -> {
+                        final Map<String, String> h = new HashMap<>();
+                        if (ThreadLocalRandom.current().nextBoolean()) {
+                            h.put("X-Jitter", String.valueOf(ThreadLocalRandom.current().nextInt(10_000)));
+                        }
+                        final ConformanceClient.Response r = client.send(addr, new ConformanceClient.Request(
+                                ConformanceClient.Protocol.HTTP, "GET", addr.getAddress().getHostAddress(), "/", h,
+                                null, null));
+                        if (r.status() != 200) {
+                            return "!status " + r.status();
+                        }
+                        final String pod = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body())
+                                .path("pod").asText();
+                        final String[] parts = pod.split("-");
+                        return String.join("-", java.util.Arrays.copyOf(parts, Math.max(0, parts.length - 2)));
+                    }));
+                }
+                final Map<String, Integer> counts = new LinkedHashMap<>();
+                String bad = null;
+                for (Future<String> f : fs) {
+                    final String b = f.get();
+                    if (b.startsWith("!") || !want.containsKey(b)) {
+                        bad = "unexpected response or backend: " + b;
+                    }
+                    counts.merge(b, 1, Integer::sum);
+                }
+                if (bad == null) {
+                    final long positive = want.values().stream().filter(w -> w > 0).count();
+                    if (counts.size() != positive) {
+                        bad = "backends hit " + counts + ", want exactly those with weight > 0";
+                    }
+                    for (Map.Entry<String, Double> e : want.entrySet()) {
+                        final double got = counts.getOrDefault(e.getKey(), 0) / 500.0;
+                        if (Math.abs(got - e.getValue()) > 0.05) {
+                            bad = "weight of " + e.getKey() + " is " + got + ", want " + e.getValue() + " ±0.05";
+                        }
+                    }
+                }
+                if (bad == null) {
+                    return null;
+                }
+                last = bad;
+            }
+            return last;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+}
