@@ -223,6 +223,7 @@ public final class ConformanceEnvironment implements AutoCloseable {
                 if (http) {
                     final java.util.Set<Integer> ports = new java.util.TreeSet<>(namedPorts.values());
                     ports.add(3000);
+                    ports.add(3001); // echo-basic also serves h2c on H2C_PORT (3001) whatever the manifest declares
                     for (int port : ports) {
                         if (port == 8443) {
                             continue; // TLS echo comes with backend TLS

@@ -183,6 +183,62 @@ public final class EchoServer implements AutoCloseable {
         }
 
         private void answer(ChannelHandlerContext ctx, HttpRequest r) throws JsonProcessingException {
+            final String delay = queryParam(r.uri(), "delay");
+            if (delay != null) {
+                final long nanos = goDuration(delay);
+                if (nanos < 0) {
+                    respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, ("{\"message\":\"invalid delay "
+                            + delay + "\"}").getBytes(java.nio.charset.StandardCharsets.UTF_8), "application/json");
+                    return;
+                }
+                ctx.executor().schedule(() -> {
+                    try {
+                        echo(ctx, r);
+                    } catch (JsonProcessingException e) {
+                        ctx.close();
+                    }
+                }, nanos, java.util.concurrent.TimeUnit.NANOSECONDS);
+                return;
+            }
+            echo(ctx, r);
+        }
+
+        /** The first value of a query parameter, or null. */
+        private static String queryParam(String uri, String name) {
+            final int q = uri.indexOf('?');
+            if (q < 0) {
+                return null;
+            }
+            for (String kv : uri.substring(q + 1).split("&")) {
+                final int eq = kv.indexOf('=');
+                if (eq > 0 && kv.substring(0, eq).equals(name)) {
+                    return kv.substring(eq + 1);
+                }
+            }
+            return null;
+        }
+
+        /** Go's time.ParseDuration for the common forms (1s, 500ms, 1.5s, 2m, 1h10m); -1 when invalid. */
+        static long goDuration(String s) {
+            final Matcher m = Pattern.compile("([0-9]+(?:\\.[0-9]+)?)(ns|us|µs|ms|s|m|h)").matcher(s);
+            double total = 0;
+            int pos = 0;
+            while (m.find() && m.start() == pos) {
+                final double v = Double.parseDouble(m.group(1));
+                total += v * switch (m.group(2)) {
+                    case "ns" -> 1;
+                    case "us", "µs" -> 1e3;
+                    case "ms" -> 1e6;
+                    case "s" -> 1e9;
+                    case "m" -> 60e9;
+                    default -> 3600e9;
+                };
+                pos = m.end();
+            }
+            return pos == s.length() && pos > 0 ? (long) total : -1;
+        }
+
+        private void echo(ChannelHandlerContext ctx, HttpRequest r) throws JsonProcessingException {
             final String uri = r.uri();
             final String path = collapse(uri.contains("?") ? uri.substring(0, uri.indexOf('?')) : uri);
             if (path.equals("/health")) {

@@ -46,7 +46,9 @@ import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
 
 import java.net.InetSocketAddress;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The terminal handler of an HTTP/1.1 downstream connection: one exchange at a time, in order (pipelined requests
@@ -227,6 +229,9 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private boolean headRequest;
         private long upstreamSentNanos;
         private boolean finished;
+        private RouteAction.Timeouts timeouts = RouteAction.Timeouts.NONE;
+        private ScheduledFuture<?> requestTimer;
+        private ScheduledFuture<?> tryTimer;
         /** Request chunks that arrived while the upstream connection was being made. */
         private java.util.ArrayDeque<HttpContent> pendingBody;
 
@@ -302,6 +307,11 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             cluster = bf.cluster();
+            timeouts = f.timeouts();
+            if (timeouts.requestMs() > 0) {
+                requestTimer = ctx.executor().schedule(() -> onTimeout(false), timeouts.requestMs(),
+                        TimeUnit.MILLISECONDS);
+            }
             final int n = cluster.endpoints().size();
             if (n == 0) {
                 error(ProxyError.NO_HEALTHY_UPSTREAM);
@@ -427,6 +437,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         }
 
         void onDownstreamClosed() {
+            cancelTimers();
             releasePending();
             if (up != null) {
                 sc.loop(ctx.channel().eventLoop()).pool().discard(up);
@@ -448,6 +459,11 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             up = ch;
             reusedConnection = reused;
             upstreamSentNanos = System.nanoTime();
+            if (timeouts.backendRequestMs() > 0) {
+                cancel(tryTimer);
+                tryTimer = ctx.executor().schedule(() -> onTimeout(true), timeouts.backendRequestMs(),
+                        TimeUnit.MILLISECONDS);
+            }
             ch.writeAndFlush(req);
             ch.read();
             if (requestDone) {
@@ -571,6 +587,26 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             error(ProxyError.UPSTREAM_RESET);
         }
 
+        /** A request or per-try timeout fired: 504 if nothing was answered yet, else the connection is cut. */
+        private void onTimeout(boolean perTry) {
+            if (finished) {
+                return;
+            }
+            if (responseStarted) {
+                if (!responseDone) {
+                    dropUpstream();
+                    ctx.close();
+                }
+                return;
+            }
+            error(ProxyError.UPSTREAM_TIMEOUT);
+        }
+
+        private void cancelTimers() {
+            cancel(requestTimer);
+            cancel(tryTimer);
+        }
+
         private void dropUpstream() {
             if (up != null) {
                 sc.loop(ctx.channel().eventLoop()).pool().discard(up);
@@ -598,6 +634,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 responseDone = true;
                 if (!f.isSuccess() || !keepAlive) {
                     finished = true;
+                    cancelTimers();
                     ex = null;
                     ctx.close();
                     return;
@@ -614,11 +651,18 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             finished = true;
+            cancelTimers();
             ex = null;
             if (keepAlive && ctx.channel().isActive()) {
                 next();
             } else {
                 ctx.close();
+            }
+        }
+
+        private static void cancel(ScheduledFuture<?> f) {
+            if (f != null) {
+                f.cancel(false);
             }
         }
 

@@ -21,6 +21,8 @@ public enum ProxyError {
     UPSTREAM_RESET(HttpResponseStatus.BAD_GATEWAY, "UC",
             "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
             true),
+    /** The route's request or backendRequest timeout expired before the response started. */
+    UPSTREAM_TIMEOUT(HttpResponseStatus.GATEWAY_TIMEOUT, "UT", "upstream request timeout", true),
     /** The upstream sent something that is not HTTP. */
     UPSTREAM_PROTOCOL_ERROR(HttpResponseStatus.BAD_GATEWAY, "UPE", "upstream protocol error", false),
     /** The Host belongs to another listener than the one the TLS SNI chose (HTTP/2 connection coalescing). */

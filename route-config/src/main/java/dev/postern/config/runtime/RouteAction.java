@@ -15,26 +15,38 @@ public sealed interface RouteAction {
     }
 
     /**
+     * HTTPRoute timeouts, in milliseconds; 0 means none.
+     *
+     * @param requestMs bounds the whole exchange, from the request to the end of the response
+     * @param backendRequestMs bounds each try to the backend
+     */
+    record Timeouts(long requestMs, long backendRequestMs) {
+        /** No timeouts. */
+        public static final Timeouts NONE = new Timeouts(0, 0);
+    }
+
+    /**
      * Forward to one of the weighted backends.
      *
      * @param backends the backends
      * @param cumulativeWeights running sums of the weights, same length as {@code backends}
      * @param filters request and response filters; {@link Filters#NONE} when none
      * @param backendFilters per-backend request/response filters, same length as {@code backends}
+     * @param timeouts the rule's timeouts
      */
-    record Forward(List<Backend> backends, int[] cumulativeWeights, Filters filters, List<Filters> backendFilters)
-            implements RouteAction {
+    record Forward(List<Backend> backends, int[] cumulativeWeights, Filters filters, List<Filters> backendFilters,
+                   Timeouts timeouts) implements RouteAction {
 
         /** Builds the cumulative weights. */
         public static Forward of(List<Backend> backends, List<Integer> weights, Filters filters,
-                                 List<Filters> backendFilters) {
+                                 List<Filters> backendFilters, Timeouts timeouts) {
             final int[] cum = new int[weights.size()];
             int sum = 0;
             for (int i = 0; i < cum.length; i++) {
                 sum += weights.get(i);
                 cum[i] = sum;
             }
-            return new Forward(List.copyOf(backends), cum, filters, List.copyOf(backendFilters));
+            return new Forward(List.copyOf(backends), cum, filters, List.copyOf(backendFilters), timeouts);
         }
 
         /** The sum of the weights; 0 means every backend has weight 0 (answered 500). */

@@ -473,7 +473,8 @@ public final class GatewayTranslator {
                         m.path().value(), m.method(), valueMatches(m.headers(), true),
                         valueMatches(m.queryParams(), false)) : null);
             }
-            rules.add(resolveRule(r, field, matches, rule.filters(), rule.backendRefs(), false));
+            rules.add(resolveRule(r, field, matches, rule.filters(), rule.backendRefs(), false,
+                    timeouts(r, field + ".timeouts", rule.timeouts())));
         }
         return new RouteIn(r, "httproute", r.parentRefs(), r.hostnames(), rules);
     }
@@ -489,7 +490,8 @@ public final class GatewayTranslator {
             for (int j = 0; j < src.size(); j++) {
                 matches.add(grpcMatch(r, field + ".matches[" + j + "]", src.get(j)));
             }
-            rules.add(resolveRule(r, field, matches, rule.filters(), rule.backendRefs(), true));
+            rules.add(resolveRule(r, field, matches, rule.filters(), rule.backendRefs(), true,
+                    RouteAction.Timeouts.NONE));
         }
         return new RouteIn(r, "grpcroute", r.parentRefs(), r.hostnames(), rules);
     }
@@ -719,8 +721,57 @@ public final class GatewayTranslator {
         return out;
     }
 
+    private static final Pattern DURATION = Pattern.compile("^([0-9]{1,5}(h|m|s|ms)){1,4}$");
+
+    /** Gateway API durations (GEP-2257): {@code 1h}, {@code 10s}, {@code 500ms}, {@code 1h30m}; 0 means none. */
+    static long durationMs(String s) {
+        long total = 0;
+        final java.util.regex.Matcher m = java.util.regex.Pattern.compile("([0-9]+)(ms|h|m|s)").matcher(s);
+        while (m.find()) {
+            final long n = Long.parseLong(m.group(1));
+            total += switch (m.group(2)) {
+                case "h" -> n * 3_600_000L;
+                case "m" -> n * 60_000L;
+                case "s" -> n * 1000L;
+                default -> n;
+            };
+        }
+        return total;
+    }
+
+    private RouteAction.Timeouts timeouts(Resource r, String field, HTTPRouteRule.Timeouts t) {
+        if (t == null) {
+            return RouteAction.Timeouts.NONE;
+        }
+        long request = 0;
+        long backend = 0;
+        if (t.request() != null) {
+            if (DURATION.matches(t.request())) {
+                request = durationMs(t.request());
+            } else {
+                warn(r, field + ".request", "UnsupportedValue", "\"" + t.request()
+                        + "\" is not a Gateway API duration (e.g. 10s, 500ms, 1h30m); ignored");
+            }
+        }
+        if (t.backendRequest() != null) {
+            if (DURATION.matches(t.backendRequest())) {
+                backend = durationMs(t.backendRequest());
+            } else {
+                warn(r, field + ".backendRequest", "UnsupportedValue", "\"" + t.backendRequest()
+                        + "\" is not a Gateway API duration; ignored");
+            }
+        }
+        if (request > 0 && backend > request) {
+            warn(r, field + ".backendRequest", "UnsupportedValue",
+                    "backendRequest must not exceed request; using the request timeout for each try");
+            backend = request;
+        }
+        return new RouteAction.Timeouts(request, backend);
+    }
+
     private ResolvedRule resolveRule(Resource r, String field, List<MatchSpec> matches,
-                                     List<HTTPRouteFilter> filters, List<HTTPBackendRef> backendRefs, boolean grpc) {
+                                     List<HTTPRouteFilter> filters, List<HTTPBackendRef> backendRefs, boolean grpc,
+                                     RouteAction.Timeouts timeouts) {
         final FilterSet fs = filters(r, field + ".filters", filters, matches);
         if (fs.unsupported != null) {
             return new ResolvedRule(matches, new RouteAction.Direct(500, "", fs.unsupported), null, null);
@@ -754,7 +805,7 @@ public final class GatewayTranslator {
             weights.add(Math.max(0, ref.weight()));
             bfilters.add(bfs.filters);
         }
-        final RouteAction.Forward fwd = RouteAction.Forward.of(backends, weights, fs.filters, bfilters);
+        final RouteAction.Forward fwd = RouteAction.Forward.of(backends, weights, fs.filters, bfilters, timeouts);
         if (fwd.totalWeight() == 0) {
             return new ResolvedRule(matches, new RouteAction.Direct(500, "", "AllWeightsZero"), reason, message);
         }
