@@ -166,6 +166,58 @@ public final class ConformanceClient implements AutoCloseable {
         }
     }
 
+    /**
+     * The WebSocket check of HTTPRouteBackendProtocolWebSocket: dial {@code ws://host/path}, send a text frame and
+     * a binary frame, and return what came back, as "text|hex".
+     */
+    public String websocketEcho(InetSocketAddress to, String host, String path) throws Exception {
+        final java.util.concurrent.LinkedBlockingQueue<Object> in = new java.util.concurrent.LinkedBlockingQueue<>();
+        final io.netty.handler.codec.http.websocketx.WebSocketClientHandshaker hs =
+                io.netty.handler.codec.http.websocketx.WebSocketClientHandshakerFactory.newHandshaker(
+                        java.net.URI.create("ws://" + host + path),
+                        io.netty.handler.codec.http.websocketx.WebSocketVersion.V13, null, false,
+                        new io.netty.handler.codec.http.DefaultHttpHeaders());
+        final Channel ch = new Bootstrap().group(group).channel(NioSocketChannel.class)
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel c) {
+                        c.pipeline().addLast(new HttpClientCodec(), new HttpObjectAggregator(1 << 20),
+                                new io.netty.handler.codec.http.websocketx.WebSocketClientProtocolHandler(hs),
+                                new SimpleChannelInboundHandler<io.netty.handler.codec.http.websocketx.WebSocketFrame>() {
+                                    @Override
+                                    protected void channelRead0(ChannelHandlerContext ctx,
+                                            io.netty.handler.codec.http.websocketx.WebSocketFrame f) {
+                                        final byte[] b = new byte[f.content().readableBytes()];
+                                        f.content().readBytes(b);
+                                        in.add(f instanceof io.netty.handler.codec.http.websocketx.TextWebSocketFrame
+                                                ? new String(b, StandardCharsets.UTF_8) : b);
+                                    }
+
+                                    @Override
+                                    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                                        if (evt == io.netty.handler.codec.http.websocketx.WebSocketClientProtocolHandler
+                                                .ClientHandshakeStateEvent.HANDSHAKE_COMPLETE) {
+                                            in.add(Boolean.TRUE);
+                                        }
+                                    }
+                                });
+                    }
+                }).connect(to).sync().channel();
+        try {
+            if (in.poll(10, TimeUnit.SECONDS) != Boolean.TRUE) {
+                throw new java.io.IOException("WebSocket handshake did not complete");
+            }
+            ch.writeAndFlush(new io.netty.handler.codec.http.websocketx.TextWebSocketFrame("Websocket Support!"));
+            final Object text = in.poll(10, TimeUnit.SECONDS);
+            ch.writeAndFlush(new io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame(
+                    Unpooled.wrappedBuffer(new byte[] {1, 2, 3, 4, 5, 6, 7})));
+            final Object bin = in.poll(10, TimeUnit.SECONDS);
+            return text + "|" + (bin instanceof byte[] b ? java.util.HexFormat.of().formatHex(b) : String.valueOf(bin));
+        } finally {
+            ch.close();
+        }
+    }
+
     private static FullHttpRequest request(Request r, boolean h2) {
         final byte[] body = r.body() == null ? new byte[0] : r.body().getBytes(StandardCharsets.UTF_8);
         final FullHttpRequest req = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1,

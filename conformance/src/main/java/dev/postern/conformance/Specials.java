@@ -62,6 +62,29 @@ public final class Specials {
                 return weights(t, env, client, Map.of("infra-backend-v1", 0.7, "infra-backend-v2", 0.3,
                         "infra-backend-v3", 0.0));
             }
+            case "HTTPRouteBackendProtocolWebSocket" -> {
+                final ConformanceCase.GatewayRef g = t.gateways().values().iterator().next();
+                final var addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+                final String host = addr.getAddress().getHostAddress() + ":" + addr.getPort();
+                String last = null;
+                int ok = 0;
+                final long deadline = System.currentTimeMillis() + CaseRunner.CONSISTENCY_MS;
+                while (ok < CaseRunner.CONSECUTIVE && System.currentTimeMillis() < deadline) {
+                    try {
+                        final String got = client.websocketEcho(addr, host, "/ws");
+                        if (got.equals("Websocket Support!|01020304050607")) {
+                            ok++;
+                            continue;
+                        }
+                        last = "echoed " + got;
+                    } catch (Exception e) {
+                        last = "websocket failed: " + e;
+                    }
+                    ok = 0;
+                    Thread.sleep(1000);
+                }
+                return ok >= CaseRunner.CONSECUTIVE ? null : last;
+            }
             default -> {
                 return null;
             }
@@ -71,7 +94,8 @@ public final class Specials {
     /** True when {@link #run} knows the test. */
     static boolean handles(String name) {
         return switch (name) {
-            case "HTTPRouteReferenceGrant", "HTTPRouteServiceTypes", "HTTPRouteWeight" -> true;
+            case "HTTPRouteReferenceGrant", "HTTPRouteServiceTypes", "HTTPRouteWeight",
+                 "HTTPRouteBackendProtocolWebSocket" -> true;
             default -> false;
         };
     }

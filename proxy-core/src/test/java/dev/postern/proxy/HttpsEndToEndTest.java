@@ -98,6 +98,10 @@ class HttpsEndToEndTest {
                     "--resolve", resolve, "-H", "Host: other.test", "-o", "/dev/null", "-w", "%{http_code}",
                     base + "/");
             assertEquals("421", mis);
+            final String misH1 = TestGateway.run("curl", "-sS", "--max-time", "10", "--http1.1", "--cacert",
+                    caA.toString(), "--resolve", resolve, "-H", "Host: other.test", "-o", "/dev/null", "-w",
+                    "%{http_code}", base + "/");
+            assertEquals("421", misH1, "HTTP/1.1 too");
         }
     }
 }

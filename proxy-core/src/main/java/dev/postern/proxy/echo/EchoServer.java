@@ -28,6 +28,10 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.HttpServerUpgradeHandler;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame;
+import io.netty.handler.codec.http.websocketx.TextWebSocketFrame;
+import io.netty.handler.codec.http.websocketx.WebSocketFrame;
+import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolHandler;
 import io.netty.handler.codec.http2.CleartextHttp2ServerUpgradeHandler;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
@@ -122,7 +126,7 @@ public final class EchoServer implements AutoCloseable {
                                                     }
                                                 }));
                                     }
-                                }), new Handler(id));
+                                }), new WebSocketRouter(), new Handler(id));
                     }
                 }).bind(address).sync().channel();
         return new EchoServer(ch, id, count);
@@ -156,6 +160,37 @@ public final class EchoServer implements AutoCloseable {
             upper = ch == '-';
         }
         return new String(c);
+    }
+
+    /**
+     * Sends WebSocket upgrades for {@code /ws} to a WebSocket echo (text and binary frames come back as sent), and
+     * everything else on to the HTTP echo. Removes itself after the first request.
+     */
+    private static final class WebSocketRouter extends io.netty.channel.ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof HttpRequest r && r.uri().startsWith("/ws")
+                    && r.headers().containsValue(HttpHeaderNames.UPGRADE, "websocket", true)) {
+                final io.netty.channel.ChannelPipeline p = ctx.pipeline();
+                p.addAfter(ctx.name(), "ws-echo", new SimpleChannelInboundHandler<WebSocketFrame>() {
+                    @Override
+                    protected void channelRead0(ChannelHandlerContext c, WebSocketFrame f) {
+                        if (f instanceof TextWebSocketFrame || f instanceof BinaryWebSocketFrame) {
+                            c.writeAndFlush(f.retainedDuplicate());
+                        }
+                    }
+                });
+                p.addAfter(ctx.name(), "ws-protocol", new WebSocketServerProtocolHandler(
+                        io.netty.handler.codec.http.websocketx.WebSocketServerProtocolConfig.newBuilder()
+                                .websocketPath("/ws").checkStartsWith(true).maxFramePayloadLength(16 << 20)
+                                .build()));
+                p.addAfter(ctx.name(), "ws-aggregator", new io.netty.handler.codec.http.HttpObjectAggregator(65536));
+                p.remove(Handler.class);
+                LOG.info("Echoing back request made to {} to client ({})", r.uri(), ctx.channel().remoteAddress());
+            }
+            ctx.pipeline().remove(this);
+            ctx.fireChannelRead(msg);
+        }
     }
 
     private static final class Handler extends SimpleChannelInboundHandler<HttpObject> {

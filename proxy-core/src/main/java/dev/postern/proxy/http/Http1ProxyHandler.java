@@ -17,6 +17,7 @@ import dev.postern.proxy.upstream.PoolKey;
 import dev.postern.proxy.upstream.UpstreamListener;
 import dev.postern.proxy.upstream.UpstreamPool;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -41,6 +42,7 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.HttpConversionUtil;
 import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
@@ -116,6 +118,14 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         awaitingRead = false;
+        if (msg instanceof ByteBuf b && !(msg instanceof HttpContent)) {
+            if (ex != null && ex.tunnel) {
+                ex.onTunnelBytes(b);
+            } else {
+                b.release();
+            }
+            return;
+        }
         if (msg instanceof HttpRequest req) {
             if (ex != null) {
                 // The next pipelined request; it waits until the current exchange is done. No further read is
@@ -229,6 +239,14 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private boolean headRequest;
         private long upstreamSentNanos;
         private boolean finished;
+        /** An Upgrade: websocket request was forwarded. */
+        private boolean upgrade;
+        /** After 101 Switching Protocols: both connections carry raw bytes. */
+        boolean tunnel;
+        /** The 101 was received; the tunnel opens once it has been written downstream. */
+        private boolean switching;
+        /** Upstream bytes that came right behind the 101, before the tunnel opened. */
+        private java.util.ArrayDeque<ByteBuf> earlyBytes;
         private RouteAction.Timeouts timeouts = RouteAction.Timeouts.NONE;
         private ScheduledFuture<?> requestTimer;
         private ScheduledFuture<?> tryTimer;
@@ -283,7 +301,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         /** True when the SNI chose one listener and the Host belongs to another. */
         private boolean misdirected(PortTable port) {
-            final Channel conn = ctx.channel().parent() != null ? ctx.channel().parent() : ctx.channel();
+            final Channel conn = ctx.channel() instanceof Http2StreamChannel ? ctx.channel().parent() : ctx.channel();
             final String sni = conn.attr(HttpListenerInitializer.SNI).get();
             if (sni == null) {
                 return false;
@@ -332,7 +350,13 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 h.remove(n.text()); // x-http2-*: the HTTP/2 conversion's own bookkeeping, never forwarded
             }
             final InetSocketAddress peer = (InetSocketAddress) ctx.channel().remoteAddress();
-            sc.forwardedPolicy().apply(h, peer.getAddress(), tls, false);
+            upgrade = cluster.protocol() != Cluster.Protocol.H2C && !(ctx.channel() instanceof Http2StreamChannel)
+                    && h.containsValue(HttpHeaderNames.UPGRADE, HttpHeaderValues.WEBSOCKET, true)
+                    && h.containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
+            sc.forwardedPolicy().apply(h, peer.getAddress(), tls, upgrade);
+            if (upgrade) {
+                h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
+            }
             if (chunked) {
                 h.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
                 h.remove(HttpHeaderNames.CONTENT_LENGTH);
@@ -438,6 +462,10 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         void onDownstreamClosed() {
             cancelTimers();
+            if (earlyBytes != null) {
+                earlyBytes.forEach(ByteBuf::release);
+                earlyBytes.clear();
+            }
             releasePending();
             if (up != null) {
                 sc.loop(ctx.channel().eventLoop()).pool().discard(up);
@@ -489,8 +517,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         @Override
         public void onUpstreamRead(HttpObject msg) {
-            if (finished) {
-                ReferenceCountUtil.release(msg);
+            if (finished || switching) {
+                ReferenceCountUtil.release(msg); // after a 101: the decoder's empty last content
                 return;
             }
             final Channel u = up;
@@ -503,6 +531,10 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                     } else {
                         ctx.close();
                     }
+                    return;
+                }
+                if (upgrade && resp.status().code() == 101) {
+                    switchProtocols(resp);
                     return;
                 }
                 if (resp.status().codeClass() == io.netty.handler.codec.http.HttpStatusClass.INFORMATIONAL) {
@@ -568,6 +600,89 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             }
         }
 
+        /**
+         * The upstream accepted the upgrade: send its 101 on, then turn both connections into a byte tunnel (the
+         * HTTP codecs leave both pipelines), relayed with the same backpressure as bodies.
+         */
+        private void switchProtocols(HttpResponse resp) {
+            cancelTimers();
+            responseStarted = true;
+            switching = true;
+            final Channel u = up;
+            final HttpHeaders h = resp.headers();
+            h.set(UPSTREAM_SERVICE_TIME, (System.nanoTime() - upstreamSentNanos) / 1_000_000);
+            ctx.writeAndFlush(resp);
+            ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT).addListener((ChannelFutureListener) f -> {
+                if (!f.isSuccess()) {
+                    ctx.close();
+                    return;
+                }
+                final io.netty.channel.ChannelPipeline dp = ctx.pipeline();
+                for (Class<? extends io.netty.channel.ChannelHandler> c : java.util.List.of(
+                        io.netty.handler.codec.http.HttpServerUpgradeHandler.class,
+                        io.netty.handler.codec.http.HttpServerExpectContinueHandler.class,
+                        io.netty.handler.flow.FlowControlHandler.class,
+                        io.netty.handler.codec.http.HttpServerCodec.class)) {
+                    if (dp.get(c) != null) {
+                        dp.remove(c);
+                    }
+                }
+                if (u.pipeline().get(io.netty.handler.codec.http.HttpClientCodec.class) != null) {
+                    u.pipeline().remove(io.netty.handler.codec.http.HttpClientCodec.class);
+                }
+                tunnel = true;
+                if (earlyBytes != null) {
+                    ByteBuf b;
+                    while ((b = earlyBytes.poll()) != null) {
+                        ctx.write(b);
+                    }
+                    ctx.flush();
+                }
+                read();
+                u.read();
+            });
+        }
+
+        void onTunnelBytes(ByteBuf b) {
+            final Channel u = up;
+            if (u == null) {
+                b.release();
+                return;
+            }
+            u.writeAndFlush(b).addListener((ChannelFutureListener) f -> {
+                if (f.isSuccess()) {
+                    read();
+                } else {
+                    ctx.close();
+                }
+            });
+        }
+
+        @Override
+        public void onUpstreamBytes(ByteBuf b) {
+            if (finished || !switching) {
+                b.release();
+                return;
+            }
+            if (!tunnel) {
+                if (earlyBytes == null) {
+                    earlyBytes = new java.util.ArrayDeque<>(2);
+                }
+                earlyBytes.add(b);
+                return;
+            }
+            final Channel u = up;
+            ctx.writeAndFlush(b).addListener((ChannelFutureListener) f -> {
+                if (f.isSuccess()) {
+                    if (u != null) {
+                        u.read();
+                    }
+                } else {
+                    ctx.close();
+                }
+            });
+        }
+
         @Override
         public void onUpstreamClosed(Throwable cause) {
             if (finished) {
@@ -575,7 +690,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             }
             up = null;
             if (responseStarted) {
-                ctx.close(); // cannot tell the client anything better mid-response
+                ctx.close(); // cannot tell the client anything better mid-response (or the tunnel ended)
                 return;
             }
             if (reusedConnection && !bodyForwarded && !requestHasBody) {

@@ -75,7 +75,14 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
         final HttpServerUpgradeHandler upgrade = new HttpServerUpgradeHandler(http1, protocol ->
                 AsciiString.contentEquals(Http2CodecUtilNames.H2C, protocol)
                         ? new Http2ServerUpgradeCodec(http2FrameCodec(), new Http2Setup(false), multiplex()) : null,
-                64 * 1024);
+                64 * 1024) {
+            /** Only h2c upgrades are Postern's; others (WebSocket) go to the backend untouched. */
+            @Override
+            protected boolean shouldHandleUpgradeRequest(io.netty.handler.codec.http.HttpRequest req) {
+                return req.headers().containsValue(io.netty.handler.codec.http.HttpHeaderNames.UPGRADE,
+                        Http2CodecUtilNames.H2C, true);
+            }
+        };
         final CleartextHttp2ServerUpgradeHandler cleartext = new CleartextHttp2ServerUpgradeHandler(http1, upgrade,
                 new Http2Setup(true));
         final ChannelPipeline p = ch.pipeline();

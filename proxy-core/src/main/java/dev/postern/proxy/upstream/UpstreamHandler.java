@@ -25,6 +25,10 @@ final class UpstreamHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         final UpstreamListener o = owner;
+        if (o != null && msg instanceof io.netty.buffer.ByteBuf b) {
+            o.onUpstreamBytes(b); // a tunnel after 101 Switching Protocols
+            return;
+        }
         if (o == null || !(msg instanceof HttpObject h)) {
             // Bytes on an idle connection: the peer is not speaking HTTP to us any more. Drop it.
             ReferenceCountUtil.release(msg);

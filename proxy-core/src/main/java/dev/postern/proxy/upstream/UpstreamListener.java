@@ -10,6 +10,9 @@ public interface UpstreamListener {
     /** A decoded response part. The listener owns the message and must release it. */
     void onUpstreamRead(HttpObject msg);
 
+    /** Raw bytes after a protocol switch (101 Switching Protocols). The listener owns the buffer. */
+    void onUpstreamBytes(io.netty.buffer.ByteBuf buf);
+
     /** The connection closed or failed while this listener owned it. */
     void onUpstreamClosed(Throwable cause);
 }
