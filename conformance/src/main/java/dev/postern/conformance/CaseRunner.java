@@ -72,7 +72,8 @@ public final class CaseRunner {
     }
 
     @SuppressWarnings("unchecked")
-    private String once(InetSocketAddress addr, ConformanceCase.Case c, boolean failureMode) {
+    private String once(InetSocketAddress addr, ConformanceCase.Case original, boolean failureMode) {
+        final ConformanceCase.Case c = freshUuid(original);
         final Map<String, Object> rq = c.request();
         final ConformanceClient.Protocol proto = ConformanceClient.Protocol.valueOf(String.valueOf(
                 rq.getOrDefault("protocol", "HTTP")));
@@ -259,6 +260,18 @@ public final class CaseRunner {
             return "redirect port " + gotPort + ", want " + wantPort;
         }
         return null;
+    }
+
+    /** Cases whose paths hold {@code {uuid}} (the retry simulator) get a new UUID on every probe. */
+    private static ConformanceCase.Case freshUuid(ConformanceCase.Case c) {
+        final Object path = c.request().get("path");
+        if (path == null || !String.valueOf(path).contains("{uuid}")) {
+            return c;
+        }
+        final Map<String, Object> rq = new LinkedHashMap<>(c.request());
+        rq.put("path", String.valueOf(path).replace("{uuid}", java.util.UUID.randomUUID().toString()));
+        return new ConformanceCase.Case(c.gateway(), rq, c.expectedRequest(), c.redirectRequest(), c.response(),
+                c.backend(), c.namespace(), c.mode());
     }
 
     private static String hostPort(InetSocketAddress a, boolean tls) {

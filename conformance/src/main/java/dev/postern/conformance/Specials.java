@@ -62,6 +62,9 @@ public final class Specials {
                 return weights(t, env, client, Map.of("infra-backend-v1", 0.7, "infra-backend-v2", 0.3,
                         "infra-backend-v3", 0.0));
             }
+            case "HTTPRouteRetry" -> {
+                return runAll(t, runner); // every probe gets a fresh uuid (CaseRunner)
+            }
             case "HTTPRouteBackendProtocolWebSocket" -> {
                 final ConformanceCase.GatewayRef g = t.gateways().values().iterator().next();
                 final var addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
@@ -95,7 +98,7 @@ public final class Specials {
     static boolean handles(String name) {
         return switch (name) {
             case "HTTPRouteReferenceGrant", "HTTPRouteServiceTypes", "HTTPRouteWeight",
-                 "HTTPRouteBackendProtocolWebSocket" -> true;
+                 "HTTPRouteBackendProtocolWebSocket", "HTTPRouteRetry" -> true;
             default -> false;
         };
     }

@@ -306,6 +306,32 @@ class ProxyEndToEndTest {
     }
 
     @Test
+    void retriesConnectFailuresOnAnotherEndpoint(@TempDir Path dir) throws Exception {
+        final String yaml = """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: r, namespace: default}
+                spec:
+                  parentRefs: [{name: gw}]
+                  rules:
+                  - matches: [{path: {type: PathPrefix, value: /retry}}]
+                    retry: {attempts: 1, backoff: 1ms}
+                    backendRefs: [{name: svc-half, port: 80}]
+                  - backendRefs: [{name: svc-half, port: 80}]
+                """ + TestGateway.service("svc-half", closedPort, b.address().getPort());
+        try (TestGateway gw = TestGateway.start(dir, yaml); RawHttp c = gw.client()) {
+            int failures = 0;
+            for (int i = 0; i < 8; i++) {
+                assertEquals(200, c.get("any.test", "/retry/" + i).status(), "retried on the live endpoint");
+                if (c.get("any.test", "/plain/" + i).status() == 502) {
+                    failures++;
+                }
+            }
+            assertTrue(failures > 0, "without a retry policy the dead endpoint answers 502");
+        }
+    }
+
+    @Test
     void curlThroughTheGateway(@TempDir Path dir) throws Exception {
         try (TestGateway gw = TestGateway.start(dir, routes())) {
             final Process p = new ProcessBuilder("curl", "-sS", "--max-time", "10", "-H", "Host: b.test",

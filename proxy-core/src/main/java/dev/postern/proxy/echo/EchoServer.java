@@ -105,6 +105,7 @@ public final class EchoServer implements AutoCloseable {
                                    InetSocketAddress address, Identity id) throws InterruptedException {
         requireNonNull(id, "id");
         final java.util.concurrent.atomic.AtomicInteger count = new java.util.concurrent.atomic.AtomicInteger();
+        final Map<String, Integer> retries = new java.util.concurrent.ConcurrentHashMap<>();
         final Channel ch = new ServerBootstrap().group(group).channel(channelClass)
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
@@ -122,11 +123,11 @@ public final class EchoServer implements AutoCloseable {
                                                     protected void initChannel(Channel stream) {
                                                         stream.pipeline().addLast(
                                                                 new Http2StreamFrameToHttpObjectCodec(true),
-                                                                new Handler(id));
+                                                                new Handler(id, retries));
                                                     }
                                                 }));
                                     }
-                                }), new WebSocketRouter(), new Handler(id));
+                                }), new WebSocketRouter(), new Handler(id, retries));
                     }
                 }).bind(address).sync().channel();
         return new EchoServer(ch, id, count);
@@ -195,10 +196,13 @@ public final class EchoServer implements AutoCloseable {
 
     private static final class Handler extends SimpleChannelInboundHandler<HttpObject> {
         private final Identity id;
+        /** The /retry/ simulator's attempts per uuid, shared by every connection of this server. */
+        private final Map<String, Integer> retries;
         private HttpRequest req;
 
-        Handler(Identity id) {
+        Handler(Identity id, Map<String, Integer> retries) {
             this.id = id;
+            this.retries = retries;
         }
 
         @Override
@@ -218,6 +222,9 @@ public final class EchoServer implements AutoCloseable {
         }
 
         private void answer(ChannelHandlerContext ctx, HttpRequest r) throws JsonProcessingException {
+            if (r.uri().startsWith("/retry/") && retry(ctx, r)) {
+                return;
+            }
             final String delay = queryParam(r.uri(), "delay");
             if (delay != null) {
                 final long nanos = goDuration(delay);
@@ -236,6 +243,38 @@ public final class EchoServer implements AutoCloseable {
                 return;
             }
             echo(ctx, r);
+        }
+
+        /**
+         * The /retry/ simulator: the first {@code succeedAfter} attempts with one {@code uuid} answer
+         * {@code responseCode}, or without one are reset (TCP RST); later attempts are echoed. Returns true when it
+         * answered.
+         */
+        private boolean retry(ChannelHandlerContext ctx, HttpRequest r) {
+            final String uuid = queryParam(r.uri(), "uuid");
+            final String after = queryParam(r.uri(), "succeedAfter");
+            if (uuid == null || after == null) {
+                return false;
+            }
+            final int n = retries.merge(uuid, 1, Integer::sum);
+            final int succeedAfter;
+            try {
+                succeedAfter = Integer.parseInt(after);
+            } catch (NumberFormatException e) {
+                respond(ctx, r, HttpResponseStatus.BAD_REQUEST, new byte[0], null);
+                return true;
+            }
+            if (n > succeedAfter) {
+                return false;
+            }
+            final String code = queryParam(r.uri(), "responseCode");
+            if (code != null) {
+                respond(ctx, r, HttpResponseStatus.valueOf(Integer.parseInt(code)), new byte[0], null);
+            } else {
+                ctx.channel().config().setOption(io.netty.channel.ChannelOption.SO_LINGER, 0);
+                ctx.close();
+            }
+            return true;
         }
 
         /** The first value of a query parameter, or null. */

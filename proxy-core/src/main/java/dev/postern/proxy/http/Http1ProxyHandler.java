@@ -248,6 +248,13 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         /** Upstream bytes that came right behind the 101, before the tunnel opened. */
         private java.util.ArrayDeque<ByteBuf> earlyBytes;
         private RouteAction.Timeouts timeouts = RouteAction.Timeouts.NONE;
+        private RouteAction.Retry retry = RouteAction.Retry.NONE;
+        private int retriesDone;
+        /** Retained copies of the request body for retries; null when there is no retry policy or too much body. */
+        private java.util.ArrayList<HttpContent> replay;
+        private long replayBytes;
+        /** Some of the request (even its empty end) has been written to an upstream. */
+        private boolean forwardedAny;
         private ScheduledFuture<?> requestTimer;
         private ScheduledFuture<?> tryTimer;
         /** Request chunks that arrived while the upstream connection was being made. */
@@ -335,11 +342,41 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 error(ProxyError.NO_HEALTHY_UPSTREAM);
                 return;
             }
-            final ServerContext.LoopState loop = sc.loop(ctx.channel().eventLoop());
-            final Endpoint ep = cluster.endpoints().get(loop.nextIndex(cluster.name(), n));
+            retry = f.retry();
+            if (retry.attempts() > 0) {
+                replay = new java.util.ArrayList<>(2);
+            }
             prepareUpstreamRequest();
+            startTry();
+        }
+
+        /** One try: the next endpoint round-robin, a connection from this loop's pool. */
+        private void startTry() {
+            if (finished) {
+                return;
+            }
+            final ServerContext.LoopState loop = sc.loop(ctx.channel().eventLoop());
+            final Endpoint ep = cluster.endpoints().get(loop.nextIndex(cluster.name(),
+                    cluster.endpoints().size()));
             poolKey = new PoolKey(ep.socketAddress(), cluster.protocol());
             loop.pool().acquire(poolKey, this, this);
+        }
+
+        /**
+         * Whether another try may be made: retries left, no response sent yet, and the request can be sent again
+         * (nothing of it forwarded yet, or all of it kept for replay).
+         */
+        private boolean canRetry() {
+            return !finished && !responseStarted && retriesDone < retry.attempts()
+                    && (!forwardedAny || (requestDone && replay != null));
+        }
+
+        /** Drops the current try and starts the next one after the back-off. */
+        private void retryLater() {
+            retriesDone++;
+            dropUpstream();
+            cancel(tryTimer);
+            ctx.executor().schedule(this::startTry, retry.backoffMs(), TimeUnit.MILLISECONDS);
         }
 
         /** Mutates the received request into the one sent upstream. */
@@ -434,6 +471,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             if (c.content().isReadable()) {
                 bodyForwarded = true;
             }
+            forwardedAny = true;
+            keepForReplay(c);
             final Channel u = up;
             u.writeAndFlush(c).addListener((ChannelFutureListener) f -> {
                 if (!f.isSuccess()) {
@@ -446,6 +485,28 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                     read();
                 }
             });
+        }
+
+        /** The most of a request body kept for retries; a larger body is not retried. */
+        private static final long REPLAY_LIMIT = 64 * 1024;
+
+        private void keepForReplay(HttpContent c) {
+            if (replay == null) {
+                return;
+            }
+            replayBytes += c.content().readableBytes();
+            if (replayBytes > REPLAY_LIMIT) {
+                releaseReplay();
+                return;
+            }
+            replay.add(c.retainedDuplicate());
+        }
+
+        private void releaseReplay() {
+            if (replay != null) {
+                replay.forEach(HttpContent::release);
+                replay = null;
+            }
         }
 
         private void releasePending() {
@@ -495,8 +556,15 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             ch.writeAndFlush(req);
             ch.read();
             if (requestDone) {
-                // A retry after a stale pooled connection: the (empty) body was already read.
-                ch.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+                // Another try after the whole request was read: send the kept body again (or the empty end).
+                if (replay != null && !replay.isEmpty()) {
+                    for (HttpContent c : replay) {
+                        ch.write(c.retainedDuplicate());
+                    }
+                    ch.flush();
+                } else {
+                    ch.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+                }
             } else if (pendingBody != null && !pendingBody.isEmpty()) {
                 HttpContent c;
                 while ((c = pendingBody.poll()) != null) {
@@ -510,6 +578,10 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         @Override
         public void onFailed(Throwable cause) {
             if (finished) {
+                return;
+            }
+            if (canRetry()) {
+                retryLater();
                 return;
             }
             error(ProxyError.UPSTREAM_CONNECT_FAILURE);
@@ -540,6 +612,11 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 if (resp.status().codeClass() == io.netty.handler.codec.http.HttpStatusClass.INFORMATIONAL) {
                     ReferenceCountUtil.release(msg); // 100 Continue is answered by Postern itself
                     u.read();
+                    return;
+                }
+                if (retry.retriable(resp.status().code()) && canRetry()) {
+                    ReferenceCountUtil.release(msg);
+                    retryLater(); // the rest of this response is never read: the connection is closed
                     return;
                 }
                 responseStarted = true;
@@ -699,6 +776,10 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 sc.loop(ctx.channel().eventLoop()).pool().acquire(poolKey, this, this);
                 return;
             }
+            if (canRetry()) {
+                retryLater();
+                return;
+            }
             error(ProxyError.UPSTREAM_RESET);
         }
 
@@ -720,6 +801,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private void cancelTimers() {
             cancel(requestTimer);
             cancel(tryTimer);
+            releaseReplay();
         }
 
         private void dropUpstream() {

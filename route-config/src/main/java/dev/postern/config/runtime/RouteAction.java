@@ -26,6 +26,22 @@ public sealed interface RouteAction {
     }
 
     /**
+     * HTTPRoute retry: up to {@code attempts} retries after the first try, on the listed status codes and on
+     * connection failures before a response, waiting {@code backoffMs} between tries.
+     *
+     * @param codes the retriable status codes, sorted
+     */
+    record Retry(int attempts, int[] codes, long backoffMs) {
+        /** No retries. */
+        public static final Retry NONE = new Retry(0, new int[0], 0);
+
+        /** Returns true when {@code status} is retriable. */
+        public boolean retriable(int status) {
+            return java.util.Arrays.binarySearch(codes, status) >= 0;
+        }
+    }
+
+    /**
      * Forward to one of the weighted backends.
      *
      * @param backends the backends
@@ -33,20 +49,21 @@ public sealed interface RouteAction {
      * @param filters request and response filters; {@link Filters#NONE} when none
      * @param backendFilters per-backend request/response filters, same length as {@code backends}
      * @param timeouts the rule's timeouts
+     * @param retry the rule's retry policy
      */
     record Forward(List<Backend> backends, int[] cumulativeWeights, Filters filters, List<Filters> backendFilters,
-                   Timeouts timeouts) implements RouteAction {
+                   Timeouts timeouts, Retry retry) implements RouteAction {
 
         /** Builds the cumulative weights. */
         public static Forward of(List<Backend> backends, List<Integer> weights, Filters filters,
-                                 List<Filters> backendFilters, Timeouts timeouts) {
+                                 List<Filters> backendFilters, Timeouts timeouts, Retry retry) {
             final int[] cum = new int[weights.size()];
             int sum = 0;
             for (int i = 0; i < cum.length; i++) {
                 sum += weights.get(i);
                 cum[i] = sum;
             }
-            return new Forward(List.copyOf(backends), cum, filters, List.copyOf(backendFilters), timeouts);
+            return new Forward(List.copyOf(backends), cum, filters, List.copyOf(backendFilters), timeouts, retry);
         }
 
         /** The sum of the weights; 0 means every backend has weight 0 (answered 500). */

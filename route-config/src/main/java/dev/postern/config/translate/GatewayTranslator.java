@@ -474,7 +474,7 @@ public final class GatewayTranslator {
                         valueMatches(m.queryParams(), false)) : null);
             }
             rules.add(resolveRule(r, field, matches, rule.filters(), rule.backendRefs(), false,
-                    timeouts(r, field + ".timeouts", rule.timeouts())));
+                    timeouts(r, field + ".timeouts", rule.timeouts()), retry(r, field + ".retry", rule.retry())));
         }
         return new RouteIn(r, "httproute", r.parentRefs(), r.hostnames(), rules);
     }
@@ -491,7 +491,7 @@ public final class GatewayTranslator {
                 matches.add(grpcMatch(r, field + ".matches[" + j + "]", src.get(j)));
             }
             rules.add(resolveRule(r, field, matches, rule.filters(), rule.backendRefs(), true,
-                    RouteAction.Timeouts.NONE));
+                    RouteAction.Timeouts.NONE, RouteAction.Retry.NONE));
         }
         return new RouteIn(r, "grpcroute", r.parentRefs(), r.hostnames(), rules);
     }
@@ -739,6 +739,35 @@ public final class GatewayTranslator {
         return total;
     }
 
+    /** Envoy's base retry back-off when the route names none. */
+    private static final long DEFAULT_BACKOFF_MS = 25;
+
+    private RouteAction.Retry retry(Resource r, String field, HTTPRouteRule.Retry t) {
+        if (t == null) {
+            return RouteAction.Retry.NONE;
+        }
+        final int attempts = t.attempts() == null ? 1 : t.attempts();
+        if (attempts < 0) {
+            warn(r, field + ".attempts", "UnsupportedValue", "attempts must not be negative; no retries");
+            return RouteAction.Retry.NONE;
+        }
+        long backoff = DEFAULT_BACKOFF_MS;
+        if (t.backoff() != null) {
+            if (DURATION.matches(t.backoff())) {
+                backoff = durationMs(t.backoff());
+            } else {
+                warn(r, field + ".backoff", "UnsupportedValue", "\"" + t.backoff()
+                        + "\" is not a Gateway API duration; using " + DEFAULT_BACKOFF_MS + "ms");
+            }
+        }
+        final int[] codes = t.codes().stream().mapToInt(Integer::intValue).filter(c -> c >= 400 && c <= 599)
+                .sorted().distinct().toArray();
+        if (codes.length != t.codes().size()) {
+            warn(r, field + ".codes", "UnsupportedValue", "only 4xx and 5xx codes can be retried; others ignored");
+        }
+        return new RouteAction.Retry(attempts, codes, backoff);
+    }
+
     private RouteAction.Timeouts timeouts(Resource r, String field, HTTPRouteRule.Timeouts t) {
         if (t == null) {
             return RouteAction.Timeouts.NONE;
@@ -771,7 +800,7 @@ public final class GatewayTranslator {
 
     private ResolvedRule resolveRule(Resource r, String field, List<MatchSpec> matches,
                                      List<HTTPRouteFilter> filters, List<HTTPBackendRef> backendRefs, boolean grpc,
-                                     RouteAction.Timeouts timeouts) {
+                                     RouteAction.Timeouts timeouts, RouteAction.Retry retry) {
         final FilterSet fs = filters(r, field + ".filters", filters, matches);
         if (fs.unsupported != null) {
             return new ResolvedRule(matches, new RouteAction.Direct(500, "", fs.unsupported), null, null);
@@ -805,7 +834,8 @@ public final class GatewayTranslator {
             weights.add(Math.max(0, ref.weight()));
             bfilters.add(bfs.filters);
         }
-        final RouteAction.Forward fwd = RouteAction.Forward.of(backends, weights, fs.filters, bfilters, timeouts);
+        final RouteAction.Forward fwd = RouteAction.Forward.of(backends, weights, fs.filters, bfilters, timeouts,
+                retry);
         if (fwd.totalWeight() == 0) {
             return new ResolvedRule(matches, new RouteAction.Direct(500, "", "AllWeightsZero"), reason, message);
         }
