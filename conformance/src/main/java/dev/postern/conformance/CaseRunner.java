@@ -271,7 +271,7 @@ public final class CaseRunner {
         final Map<String, Object> rq = new LinkedHashMap<>(c.request());
         rq.put("path", String.valueOf(path).replace("{uuid}", java.util.UUID.randomUUID().toString()));
         return new ConformanceCase.Case(c.gateway(), rq, c.expectedRequest(), c.redirectRequest(), c.response(),
-                c.backend(), c.namespace(), c.mode());
+                c.backend(), c.namespace(), c.mode(), c.mirroredTo());
     }
 
     private static String hostPort(InetSocketAddress a, boolean tls) {

@@ -24,7 +24,29 @@ public record ConformanceCase(String name, String description, List<String> mani
     /** One request and what must come back. Absent parts are null. */
     public record Case(String gateway, Map<String, Object> request, Map<String, Object> expectedRequest,
                        Map<String, Object> redirectRequest, Map<String, Object> response, String backend,
-                       String namespace, String mode) {
+                       String namespace, String mode, List<Map<String, Object>> mirroredTo) {
+
+        /** This case with a query parameter added to the request path and the expected path. */
+        public Case withQuery(String name, String value) {
+            final Map<String, Object> rq = new LinkedHashMap<>(request);
+            rq.put("path", addQuery(String.valueOf(rq.getOrDefault("path", "/")), name, value));
+            Map<String, Object> er = expectedRequest;
+            if (er != null && er.get("path") != null) {
+                er = new LinkedHashMap<>(er);
+                er.put("path", addQuery(String.valueOf(er.get("path")), name, value));
+            }
+            return new Case(gateway, rq, er, redirectRequest, response, backend, namespace, mode, mirroredTo);
+        }
+
+        /** This case with another mode (eventually, once, failure). */
+        public Case withMode(String m) {
+            return new Case(gateway, request, expectedRequest, redirectRequest, response, backend, namespace, m,
+                    mirroredTo);
+        }
+
+        private static String addQuery(String path, String name, String value) {
+            return path + (path.contains("?") ? "&" : "?") + name + "=" + value;
+        }
     }
 
     /** Parses a case file (safe loading). */
@@ -45,7 +67,8 @@ public record ConformanceCase(String name, String description, List<String> mani
                     (Map<String, Object>) c.get("expectedRequest"), (Map<String, Object>) c.get("redirectRequest"),
                     (Map<String, Object>) c.getOrDefault("response", Map.of()), str(c.get("backend")),
                     c.containsKey("namespace") ? String.valueOf(c.get("namespace") == null ? "" : c.get("namespace"))
-                            : null, str(c.getOrDefault("mode", "eventually"))));
+                            : null, str(c.getOrDefault("mode", "eventually")),
+                    (List<Map<String, Object>>) c.getOrDefault("mirroredTo", List.of())));
         }
         return new ConformanceCase(str(m.get("name")), str(m.get("description")),
                 strings(m.get("manifests")), strings(m.get("features")), Boolean.TRUE.equals(m.get("provisional")),

@@ -61,7 +61,22 @@ public final class ConformanceEnvironment implements AutoCloseable {
 
     /** One running echo replica. */
     record Pod(String namespace, String deployment, String name, InetAddress ip, Map<String, String> labels,
-               Map<String, Integer> namedPorts, List<EchoServer> servers) {
+               Map<String, Integer> namedPorts, List<EchoServer> servers, java.util.Queue<String> echoed) {
+    }
+
+    /** How many requests with exactly this URI the replicas of a Deployment have echoed. */
+    public int echoCount(String namespace, String deployment, String uri) {
+        int n = 0;
+        for (List<Pod> ps : List.of(basePods, testPods)) {
+            for (Pod p : ps) {
+                if (p.namespace().equals(namespace) && p.deployment().equals(deployment)) {
+                    for (String u : p.echoed()) {
+                        n += u.equals(uri) ? 1 : 0;
+                    }
+                }
+            }
+        }
+        return n;
     }
 
     private ConformanceEnvironment(Path dir) throws Exception {
@@ -220,6 +235,7 @@ public final class ConformanceEnvironment implements AutoCloseable {
                 final String pod = name + "-" + Integer.toHexString(Math.abs(name.hashCode()) % 0xfffffff) + "-"
                         + "r" + i + "x" + n;
                 final List<EchoServer> servers = new ArrayList<>();
+                final java.util.Queue<String> echoed = new java.util.concurrent.ConcurrentLinkedQueue<>();
                 if (http) {
                     final java.util.Set<Integer> ports = new java.util.TreeSet<>(namedPorts.values());
                     ports.add(3000);
@@ -229,10 +245,10 @@ public final class ConformanceEnvironment implements AutoCloseable {
                             continue; // TLS echo comes with backend TLS
                         }
                         servers.add(EchoServer.start(echoGroup, echoChannel, new InetSocketAddress(ip, port),
-                                new EchoServer.Identity(ns, pod, "", "", "3000")));
+                                new EchoServer.Identity(ns, pod, "", "", "3000"), echoed::add));
                     }
                 }
-                pods.add(new Pod(ns, name, pod, ip, labels, namedPorts, servers));
+                pods.add(new Pod(ns, name, pod, ip, labels, namedPorts, servers, echoed));
             }
         }
         return pods;

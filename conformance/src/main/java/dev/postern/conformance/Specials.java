@@ -62,6 +62,42 @@ public final class Specials {
                 return weights(t, env, client, Map.of("infra-backend-v1", 0.7, "infra-backend-v2", 0.3,
                         "infra-backend-v3", 0.0));
             }
+            case "HTTPRouteRequestMirror", "HTTPRouteRequestMultipleMirrors" -> {
+                for (ConformanceCase.Case c0 : t.cases()) {
+                    final ConformanceCase.Case c = c0.withQuery("gateway-api-conformance-request-id",
+                            java.util.UUID.randomUUID().toString());
+                    final String why = runner.run(t, c);
+                    if (why != null) {
+                        return why;
+                    }
+                    final String uri = String.valueOf(c.request().get("path"));
+                    for (Map<String, Object> m : c.mirroredTo()) {
+                        final long deadline = System.currentTimeMillis() + 10_000;
+                        while (env.echoCount(String.valueOf(m.get("namespace")), String.valueOf(m.get("name")), uri)
+                                == 0) {
+                            if (System.currentTimeMillis() > deadline) {
+                                return "mirror " + m.get("name") + " never received " + uri;
+                            }
+                            Thread.sleep(100);
+                        }
+                    }
+                }
+                return null;
+            }
+            case "HTTPRouteRequestPercentageMirror" -> {
+                final double[] percents = {0.20, 0.50, 0.35};
+                for (int i = 0; i < t.cases().size(); i++) {
+                    final String why = runner.run(t, t.cases().get(i));
+                    if (why != null) {
+                        return why;
+                    }
+                    final String mirror = percentageCheck(t, t.cases().get(i), percents[i], env, runner);
+                    if (mirror != null) {
+                        return mirror;
+                    }
+                }
+                return null;
+            }
             case "HTTPRouteRetry" -> {
                 return runAll(t, runner); // every probe gets a fresh uuid (CaseRunner)
             }
@@ -98,9 +134,51 @@ public final class Specials {
     static boolean handles(String name) {
         return switch (name) {
             case "HTTPRouteReferenceGrant", "HTTPRouteServiceTypes", "HTTPRouteWeight",
-                 "HTTPRouteBackendProtocolWebSocket", "HTTPRouteRetry" -> true;
+                 "HTTPRouteBackendProtocolWebSocket", "HTTPRouteRetry", "HTTPRouteRequestMirror",
+                 "HTTPRouteRequestMultipleMirrors", "HTTPRouteRequestPercentageMirror" -> true;
             default -> false;
         };
+    }
+
+    /**
+     * conformance/utils/http/mirror.go: 500 requests sharing one request id, each passing the normal comparison;
+     * the mirror must have logged 500·p ± 3·sqrt(500·p·(1−p)) of them. Five checks at most.
+     */
+    private static String percentageCheck(ConformanceCase t, ConformanceCase.Case c0, double p,
+                                           ConformanceEnvironment env, CaseRunner runner) throws Exception {
+        final double mean = 500 * p;
+        final double tolerance = 3 * Math.sqrt(500 * p * (1 - p));
+        String last = null;
+        final ExecutorService pool = Executors.newFixedThreadPool(10);
+        try {
+            for (int check = 0; check < 5; check++) {
+                final ConformanceCase.Case c = c0.withQuery("gateway-api-conformance-request-id",
+                        java.util.UUID.randomUUID().toString()).withMode("once");
+                final List<Future<String>> fs = new ArrayList<>();
+                for (int i = 0; i < 500; i++) {
+                    fs.add(pool.submit(() -> runner.run(t, c)));
+                }
+                String bad = null;
+                for (Future<String> f : fs) {
+                    final String why = f.get();
+                    bad = why != null ? why : bad;
+                }
+                Thread.sleep(200); // let the last mirrored requests land
+                final Map<String, Object> m = c.mirroredTo().isEmpty()
+                        ? Map.of("name", "infra-backend-v2", "namespace", "gateway-conformance-infra")
+                        : c.mirroredTo().getFirst();
+                final int got = env.echoCount(String.valueOf(m.get("namespace")), String.valueOf(m.get("name")),
+                        String.valueOf(c.request().get("path")));
+                if (bad == null && Math.abs(got - mean) <= tolerance) {
+                    return null;
+                }
+                last = bad != null ? bad : "mirrored " + got + " of 500, want " + mean + " ± " + tolerance;
+                Thread.sleep(2000);
+            }
+            return last;
+        } finally {
+            pool.shutdownNow();
+        }
     }
 
     private static String runAll(ConformanceCase t, CaseRunner runner) throws InterruptedException {

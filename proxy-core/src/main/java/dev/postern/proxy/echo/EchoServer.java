@@ -103,7 +103,20 @@ public final class EchoServer implements AutoCloseable {
      */
     public static EchoServer start(EventLoopGroup group, Class<? extends io.netty.channel.ServerChannel> channelClass,
                                    InetSocketAddress address, Identity id) throws InterruptedException {
+        return start(group, channelClass, address, id, uri -> { });
+    }
+
+    /**
+     * Starts an echo server that also reports every echoed request URI to {@code echoLog} (what the upstream
+     * suite reads from the pod log as "Echoing back request made to ...").
+     *
+     * @throws InterruptedException if interrupted while binding
+     */
+    public static EchoServer start(EventLoopGroup group, Class<? extends io.netty.channel.ServerChannel> channelClass,
+                                   InetSocketAddress address, Identity id, java.util.function.Consumer<String> echoLog)
+            throws InterruptedException {
         requireNonNull(id, "id");
+        requireNonNull(echoLog, "echoLog");
         final java.util.concurrent.atomic.AtomicInteger count = new java.util.concurrent.atomic.AtomicInteger();
         final Map<String, Integer> retries = new java.util.concurrent.ConcurrentHashMap<>();
         final Channel ch = new ServerBootstrap().group(group).channel(channelClass)
@@ -123,11 +136,11 @@ public final class EchoServer implements AutoCloseable {
                                                     protected void initChannel(Channel stream) {
                                                         stream.pipeline().addLast(
                                                                 new Http2StreamFrameToHttpObjectCodec(true),
-                                                                new Handler(id, retries));
+                                                                new Handler(id, retries, echoLog));
                                                     }
                                                 }));
                                     }
-                                }), new WebSocketRouter(), new Handler(id, retries));
+                                }), new WebSocketRouter(), new Handler(id, retries, echoLog));
                     }
                 }).bind(address).sync().channel();
         return new EchoServer(ch, id, count);
@@ -198,11 +211,13 @@ public final class EchoServer implements AutoCloseable {
         private final Identity id;
         /** The /retry/ simulator's attempts per uuid, shared by every connection of this server. */
         private final Map<String, Integer> retries;
+        private final java.util.function.Consumer<String> echoLog;
         private HttpRequest req;
 
-        Handler(Identity id, Map<String, Integer> retries) {
+        Handler(Identity id, Map<String, Integer> retries, java.util.function.Consumer<String> echoLog) {
             this.id = id;
             this.retries = retries;
+            this.echoLog = echoLog;
         }
 
         @Override
@@ -346,6 +361,7 @@ public final class EchoServer implements AutoCloseable {
             body.put("pod", id.pod());
             body.put("httpPort", id.httpPort());
             LOG.info("Echoing back request made to {} to client ({})", uri, ctx.channel().remoteAddress());
+            echoLog.accept(uri);
             final FullHttpResponse resp = response(HttpResponseStatus.OK, JSON.writeValueAsBytes(body),
                     "application/json");
             resp.headers().set("X-Content-Type-Options", "nosniff");

@@ -255,6 +255,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private long replayBytes;
         /** Some of the request (even its empty end) has been written to an upstream. */
         private boolean forwardedAny;
+        /** Active request mirrors, fed copies of the request body; null when none. */
+        private java.util.ArrayList<MirrorExchange> mirrors;
         private ScheduledFuture<?> requestTimer;
         private ScheduledFuture<?> tryTimer;
         /** Request chunks that arrived while the upstream connection was being made. */
@@ -347,7 +349,23 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 replay = new java.util.ArrayList<>(2);
             }
             prepareUpstreamRequest();
+            startMirrors();
             startTry();
+        }
+
+        /** Starts the route's and the backend's request mirrors (fire and forget). */
+        private void startMirrors() {
+            for (RouteAction.Filters fs : new RouteAction.Filters[] {routeFilters, backendFilters}) {
+                for (RouteAction.Mirror m : fs.mirrors()) {
+                    final MirrorExchange x = MirrorExchange.start(sc, ctx.channel().eventLoop(), m, req);
+                    if (x != null) {
+                        if (mirrors == null) {
+                            mirrors = new java.util.ArrayList<>(1);
+                        }
+                        mirrors.add(x);
+                    }
+                }
+            }
         }
 
         /** One try: the next endpoint round-robin, a connection from this loop's pool. */
@@ -473,6 +491,11 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             }
             forwardedAny = true;
             keepForReplay(c);
+            if (mirrors != null) {
+                for (MirrorExchange m : mirrors) {
+                    m.onContent(c.retainedDuplicate());
+                }
+            }
             final Channel u = up;
             u.writeAndFlush(c).addListener((ChannelFutureListener) f -> {
                 if (!f.isSuccess()) {
@@ -523,6 +546,9 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         void onDownstreamClosed() {
             cancelTimers();
+            if (mirrors != null) {
+                mirrors.forEach(MirrorExchange::abandonIfIncomplete);
+            }
             if (earlyBytes != null) {
                 earlyBytes.forEach(ByteBuf::release);
                 earlyBytes.clear();

@@ -7,11 +7,22 @@ import java.util.List;
  */
 public sealed interface RouteAction {
 
-    /** Filters applied to the request and the response of a forwarded exchange. */
+    /**
+     * Filters applied to the request and the response of a forwarded exchange.
+     *
+     * @param mirrors request mirrors, empty when none
+     */
     record Filters(HeaderMutation requestHeaders, HeaderMutation responseHeaders, String hostRewrite,
-                   PathModifier pathRewrite) {
+                   PathModifier pathRewrite, List<Mirror> mirrors) {
         /** No filters. */
-        public static final Filters NONE = new Filters(null, null, null, null);
+        public static final Filters NONE = new Filters(null, null, null, null, List.of());
+    }
+
+    /**
+     * A RequestMirror: a copy of the request goes to {@code cluster} for {@code numerator/denominator} of the
+     * requests; its response is dropped.
+     */
+    record Mirror(Cluster cluster, int numerator, int denominator) {
     }
 
     /**

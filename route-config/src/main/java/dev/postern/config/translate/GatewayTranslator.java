@@ -907,6 +907,7 @@ public final class GatewayTranslator {
         String host = null;
         PathModifier path = null;
         RouteAction.Redirect redirect = null;
+        final List<RouteAction.Mirror> mirrors = new ArrayList<>();
         for (int i = 0; i < list.size(); i++) {
             final HTTPRouteFilter f = list.get(i);
             final String ff = field + "[" + i + "]";
@@ -918,6 +919,33 @@ public final class GatewayTranslator {
                         host = f.urlRewrite().hostname();
                         path = pathModifier(r, ff + ".urlRewrite.path", f.urlRewrite().path(), matches);
                     }
+                }
+                case "RequestMirror" -> {
+                    final HTTPRouteFilter.RequestMirror m = f.requestMirror();
+                    if (m == null || m.backendRef() == null) {
+                        warn(r, ff + ".requestMirror", "UnsupportedValue", "requestMirror needs a backendRef");
+                        break;
+                    }
+                    final Backend mb = resolveBackend(r, ff + ".requestMirror.backendRef", m.backendRef(), false);
+                    if (!(mb instanceof Backend.Forward mf)) {
+                        warn(r, ff + ".requestMirror.backendRef", ((Backend.Invalid) mb).reason(),
+                                ((Backend.Invalid) mb).message() + "; requests are not mirrored");
+                        break;
+                    }
+                    int num = 1;
+                    int den = 1;
+                    if (m.percent() != null) {
+                        num = m.percent();
+                        den = 100;
+                    } else if (m.numerator() != null) {
+                        num = m.numerator();
+                        den = m.denominator() == null ? 100 : m.denominator();
+                    }
+                    if (den <= 0 || num < 0 || num > den) {
+                        warn(r, ff + ".requestMirror", "UnsupportedValue", "mirror fraction must be between 0 and 1");
+                        break;
+                    }
+                    mirrors.add(new RouteAction.Mirror(mf.cluster(), num, den));
                 }
                 case "RequestRedirect" -> {
                     final HTTPRouteFilter.RequestRedirect rr = f.requestRedirect();
@@ -939,7 +967,8 @@ public final class GatewayTranslator {
                     redirect.path(), redirect.statusCode(), resp);
         }
         final RouteAction.Filters fs = req == null && resp == null && host == null && path == null
-                ? RouteAction.Filters.NONE : new RouteAction.Filters(req, resp, host, path);
+                && mirrors.isEmpty() ? RouteAction.Filters.NONE : new RouteAction.Filters(req, resp, host, path,
+                List.copyOf(mirrors));
         return new FilterSet(fs, redirect, null);
     }
 
