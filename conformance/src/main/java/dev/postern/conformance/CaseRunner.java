@@ -217,6 +217,22 @@ public final class CaseRunner {
                 return "response " + e.getKey() + ": " + got + ", want " + want;
             }
         }
+        for (Map.Entry<String, Object> e : ((Map<String, Object>) exp.getOrDefault("validHeaderValues", Map.of()))
+                .entrySet()) {
+            final List<String> vs = resp.headers().get(e.getKey().toLowerCase(Locale.ROOT));
+            if (vs == null) {
+                return "response has no header " + e.getKey();
+            }
+            final String got = ignoreWs ? String.join(",", vs).replace(" ", "") : String.join(",", vs);
+            boolean ok = false;
+            for (Object v : (List<Object>) e.getValue()) {
+                final String want = ignoreWs ? String.valueOf(v).replace(" ", "") : String.valueOf(v);
+                ok |= want.equals(got);
+            }
+            if (!ok) {
+                return "response " + e.getKey() + ": " + got + ", want one of " + e.getValue();
+            }
+        }
         for (Object a : (List<Object>) exp.getOrDefault("absentHeaders", List.of())) {
             if (resp.headers().containsKey(String.valueOf(a).toLowerCase(Locale.ROOT))) {
                 return "response has header " + a + " that must be absent";

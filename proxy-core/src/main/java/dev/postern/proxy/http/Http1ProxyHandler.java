@@ -3,6 +3,7 @@ package dev.postern.proxy.http;
 import dev.postern.config.runtime.Backend;
 import dev.postern.config.runtime.BindKey;
 import dev.postern.config.runtime.Cluster;
+import dev.postern.config.runtime.CorsPolicy;
 import dev.postern.config.runtime.Endpoint;
 import dev.postern.config.runtime.HeaderMutation;
 import dev.postern.config.runtime.ListenerRoutes;
@@ -255,6 +256,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private long replayBytes;
         /** Some of the request (even its empty end) has been written to an upstream. */
         private boolean forwardedAny;
+        /** The allowed CORS origin of an actual (not preflight) request, added to the response; else null. */
+        private String corsOrigin;
         /** Active request mirrors, fed copies of the request body; null when none. */
         private java.util.ArrayList<MirrorExchange> mirrors;
         private ScheduledFuture<?> requestTimer;
@@ -328,6 +331,18 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             final int idx = f.pick(ThreadLocalRandom.current().nextInt(total));
             routeFilters = f.filters();
             backendFilters = f.backendFilters().get(idx);
+            final CorsPolicy cors = routeFilters.cors();
+            final String origin = cors == null ? null : req.headers().get(HttpHeaderNames.ORIGIN);
+            if (origin != null) {
+                if (req.method().equals(HttpMethod.OPTIONS)
+                        && req.headers().contains(HttpHeaderNames.ACCESS_CONTROL_REQUEST_METHOD)) {
+                    preflight(cors, origin);
+                    return;
+                }
+                if (cors.allows(origin)) {
+                    corsOrigin = origin;
+                }
+            }
             final Backend b = f.backends().get(idx);
             if (!(b instanceof Backend.Forward bf)) {
                 error(ProxyError.INVALID_BACKEND);
@@ -366,6 +381,40 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                     }
                 }
             }
+        }
+
+        /**
+         * Answers a CORS preflight itself: the allowed origin, methods, headers, exposed headers, max age and
+         * credentials when the origin is allowed; a plain 200 without CORS headers when it is not.
+         */
+        private void preflight(CorsPolicy cors, String origin) {
+            final FullHttpResponse r = LocalReplies.of(HttpResponseStatus.OK, "", keepAlive, ctx.alloc());
+            if (cors.allows(origin)) {
+                final HttpHeaders h = r.headers();
+                h.set(HttpHeaderNames.ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                h.add(HttpHeaderNames.VARY, HttpHeaderNames.ORIGIN);
+                final String wantMethod = req.headers().get(HttpHeaderNames.ACCESS_CONTROL_REQUEST_METHOD);
+                h.set(HttpHeaderNames.ACCESS_CONTROL_ALLOW_METHODS, cors.allowMethods().contains("*")
+                        ? wantMethod : String.join(", ", cors.allowMethods()));
+                final String wantHeaders = req.headers().get(HttpHeaderNames.ACCESS_CONTROL_REQUEST_HEADERS);
+                if (cors.allowHeaders().contains("*")) {
+                    if (wantHeaders != null) {
+                        h.set(HttpHeaderNames.ACCESS_CONTROL_ALLOW_HEADERS, wantHeaders);
+                    }
+                } else if (!cors.allowHeaders().isEmpty()) {
+                    h.set(HttpHeaderNames.ACCESS_CONTROL_ALLOW_HEADERS, String.join(", ", cors.allowHeaders()));
+                }
+                if (!cors.exposeHeaders().isEmpty()) {
+                    h.set(HttpHeaderNames.ACCESS_CONTROL_EXPOSE_HEADERS, String.join(", ", cors.exposeHeaders()));
+                }
+                if (cors.maxAgeSeconds() >= 0) {
+                    h.set(HttpHeaderNames.ACCESS_CONTROL_MAX_AGE, cors.maxAgeSeconds());
+                }
+                if (cors.allowCredentials()) {
+                    h.set(HttpHeaderNames.ACCESS_CONTROL_ALLOW_CREDENTIALS, "true");
+                }
+            }
+            localReply(r, true);
         }
 
         /** One try: the next endpoint round-robin, a connection from this loop's pool. */
@@ -695,6 +744,17 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             }
             mutate(h, routeFilters.responseHeaders());
             mutate(h, backendFilters.responseHeaders());
+            if (corsOrigin != null) {
+                final CorsPolicy cors = routeFilters.cors();
+                h.set(HttpHeaderNames.ACCESS_CONTROL_ALLOW_ORIGIN, corsOrigin);
+                h.add(HttpHeaderNames.VARY, HttpHeaderNames.ORIGIN);
+                if (cors.allowCredentials()) {
+                    h.set(HttpHeaderNames.ACCESS_CONTROL_ALLOW_CREDENTIALS, "true");
+                }
+                if (!cors.exposeHeaders().isEmpty()) {
+                    h.set(HttpHeaderNames.ACCESS_CONTROL_EXPOSE_HEADERS, String.join(", ", cors.exposeHeaders()));
+                }
+            }
             h.set(UPSTREAM_SERVICE_TIME, (System.nanoTime() - upstreamSentNanos) / 1_000_000);
             resp.setProtocolVersion(HttpVersion.HTTP_1_1);
             HttpUtil.setKeepAlive(resp, keepAlive);

@@ -7,7 +7,13 @@ import java.util.List;
  */
 public record HTTPRouteFilter(String type, HeaderModifier requestHeaderModifier,
                               HeaderModifier responseHeaderModifier, RequestRedirect requestRedirect,
-                              URLRewrite urlRewrite, RequestMirror requestMirror, ExtensionRef extensionRef) {
+                              URLRewrite urlRewrite, RequestMirror requestMirror, ExtensionRef extensionRef,
+                              CORS cors) {
+
+    /** {@code cors}; lists empty when absent, maxAge null when absent. */
+    public record CORS(List<String> allowOrigins, List<String> allowMethods, List<String> allowHeaders,
+                       List<String> exposeHeaders, boolean allowCredentials, Integer maxAge) {
+    }
 
     /** {@code requestHeaderModifier} / {@code responseHeaderModifier}. */
     public record HeaderModifier(List<Header> set, List<Header> add, List<String> remove) {

@@ -11,11 +11,12 @@ public sealed interface RouteAction {
      * Filters applied to the request and the response of a forwarded exchange.
      *
      * @param mirrors request mirrors, empty when none
+     * @param cors the CORS policy, or null
      */
     record Filters(HeaderMutation requestHeaders, HeaderMutation responseHeaders, String hostRewrite,
-                   PathModifier pathRewrite, List<Mirror> mirrors) {
+                   PathModifier pathRewrite, List<Mirror> mirrors, CorsPolicy cors) {
         /** No filters. */
-        public static final Filters NONE = new Filters(null, null, null, null, List.of());
+        public static final Filters NONE = new Filters(null, null, null, null, List.of(), null);
     }
 
     /**

@@ -24,6 +24,7 @@ import dev.postern.config.model.ListenerModel;
 import dev.postern.config.model.RouteModel;
 import dev.postern.config.runtime.Backend;
 import dev.postern.config.runtime.Cluster;
+import dev.postern.config.runtime.CorsPolicy;
 import dev.postern.config.runtime.Endpoint;
 import dev.postern.config.runtime.HeaderMutation;
 import dev.postern.config.runtime.PathModifier;
@@ -908,6 +909,7 @@ public final class GatewayTranslator {
         PathModifier path = null;
         RouteAction.Redirect redirect = null;
         final List<RouteAction.Mirror> mirrors = new ArrayList<>();
+        CorsPolicy cors = null;
         for (int i = 0; i < list.size(); i++) {
             final HTTPRouteFilter f = list.get(i);
             final String ff = field + "[" + i + "]";
@@ -918,6 +920,13 @@ public final class GatewayTranslator {
                     if (f.urlRewrite() != null) {
                         host = f.urlRewrite().hostname();
                         path = pathModifier(r, ff + ".urlRewrite.path", f.urlRewrite().path(), matches);
+                    }
+                }
+                case "CORS" -> {
+                    final HTTPRouteFilter.CORS c = f.cors();
+                    if (c != null) {
+                        cors = CorsPolicy.of(c.allowOrigins(), c.allowMethods(), c.allowHeaders(), c.exposeHeaders(),
+                                c.allowCredentials(), c.maxAge());
                     }
                 }
                 case "RequestMirror" -> {
@@ -967,8 +976,8 @@ public final class GatewayTranslator {
                     redirect.path(), redirect.statusCode(), resp);
         }
         final RouteAction.Filters fs = req == null && resp == null && host == null && path == null
-                && mirrors.isEmpty() ? RouteAction.Filters.NONE : new RouteAction.Filters(req, resp, host, path,
-                List.copyOf(mirrors));
+                && mirrors.isEmpty() && cors == null ? RouteAction.Filters.NONE : new RouteAction.Filters(req, resp,
+                host, path, List.copyOf(mirrors), cors);
         return new FilterSet(fs, redirect, null);
     }
 

@@ -496,7 +496,8 @@ public final class YamlReader {
             final String type = f.get("type").required();
             out.add(new HTTPRouteFilter(type == null ? "" : type, headerModifier(f.get("requestHeaderModifier")),
                     headerModifier(f.get("responseHeaderModifier")), redirect(f.get("requestRedirect")),
-                    rewrite(f.get("urlRewrite")), mirror(f.get("requestMirror")), extension(f.get("extensionRef"))));
+                    rewrite(f.get("urlRewrite")), mirror(f.get("requestMirror")), extension(f.get("extensionRef")),
+                    cors(f.get("cors"))));
         }
         return out;
     }
@@ -547,6 +548,17 @@ public final class YamlReader {
         final YNode fr = r.get("fraction");
         return new HTTPRouteFilter.RequestMirror(backendRef(r.get("backendRef")), r.get("percent").integer(),
                 fr.get("numerator").integer(), fr.get("denominator").integer());
+    }
+
+    private static HTTPRouteFilter.CORS cors(YNode c) {
+        if (!c.present()) {
+            return null;
+        }
+        c.known(Set.of("allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "allowCredentials",
+                "maxAge"));
+        return new HTTPRouteFilter.CORS(c.get("allowOrigins").strings(), c.get("allowMethods").strings(),
+                c.get("allowHeaders").strings(), c.get("exposeHeaders").strings(),
+                Boolean.TRUE.equals(c.get("allowCredentials").bool()), c.get("maxAge").integer());
     }
 
     private static HTTPRouteFilter.ExtensionRef extension(YNode r) {
