@@ -218,6 +218,41 @@ public final class ConformanceClient implements AutoCloseable {
         }
     }
 
+    /**
+     * One unary gRPC call over h2c with prior knowledge (the suite's insecure gRPC client): an empty request message,
+     * the given metadata. Returns the gRPC status code (from the trailers, or mapped from the HTTP status when
+     * there is none) and the response message bytes.
+     */
+    public GrpcResult grpc(InetSocketAddress to, String authority, String service, String method,
+                           Map<String, String> metadata) throws Exception {
+        final Map<String, String> h = new LinkedHashMap<>(metadata);
+        h.put("content-type", "application/grpc");
+        h.put("te", "trailers");
+        final Response r = send(to, new Request(Protocol.H2C_PRIOR_KNOWLEDGE, "POST", authority,
+                "/" + service + "/" + method, h, "\u0000\u0000\u0000\u0000\u0000", null));
+        final String status = r.header("grpc-status");
+        final int code;
+        if (status != null) {
+            code = Integer.parseInt(status);
+        } else {
+            code = switch (r.status()) {
+                case 400 -> 13;
+                case 401 -> 16;
+                case 403 -> 7;
+                case 404 -> 12;
+                case 429, 502, 503, 504 -> 14;
+                default -> 2;
+            };
+        }
+        final byte[] body = r.body();
+        final byte[] message = body.length >= 5 ? java.util.Arrays.copyOfRange(body, 5, body.length) : new byte[0];
+        return new GrpcResult(code, message);
+    }
+
+    /** A gRPC call's status code and response message. */
+    public record GrpcResult(int code, byte[] message) {
+    }
+
     private static FullHttpRequest request(Request r, boolean h2) {
         final byte[] body = r.body() == null ? new byte[0] : r.body().getBytes(StandardCharsets.UTF_8);
         final FullHttpRequest req = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1,
@@ -262,6 +297,9 @@ public final class ConformanceClient implements AutoCloseable {
                 if (e.getKey().startsWith("x-http2-")) {
                     continue;
                 }
+                h.computeIfAbsent(e.getKey().toLowerCase(Locale.ROOT), k -> new ArrayList<>()).add(e.getValue());
+            }
+            for (Map.Entry<String, String> e : msg.trailingHeaders()) {
                 h.computeIfAbsent(e.getKey().toLowerCase(Locale.ROOT), k -> new ArrayList<>()).add(e.getValue());
             }
             final byte[] b = new byte[msg.content().readableBytes()];

@@ -3,6 +3,7 @@ package dev.postern.conformance;
 import dev.postern.config.ConfigPipeline;
 import dev.postern.config.ConfigRef;
 import dev.postern.proxy.echo.EchoServer;
+import dev.postern.proxy.echo.GrpcEchoServer;
 import dev.postern.proxy.server.Bootstrap;
 import dev.postern.proxy.server.ConfigLoader;
 import dev.postern.proxy.server.PosternServer;
@@ -61,7 +62,7 @@ public final class ConformanceEnvironment implements AutoCloseable {
 
     /** One running echo replica. */
     record Pod(String namespace, String deployment, String name, InetAddress ip, Map<String, String> labels,
-               Map<String, Integer> namedPorts, List<EchoServer> servers, java.util.Queue<String> echoed) {
+               Map<String, Integer> namedPorts, List<AutoCloseable> servers, java.util.Queue<String> echoed) {
     }
 
     /** How many requests with exactly this URI the replicas of a Deployment have echoed. */
@@ -161,7 +162,7 @@ public final class ConformanceEnvironment implements AutoCloseable {
         Files.deleteIfExists(dir.resolve("10-test.yaml"));
         applied = List.of();
         for (Pod p : testPods) {
-            p.servers().forEach(EchoServer::close);
+            closeAll(p.servers());
         }
         testPods.clear();
         awaitReload(v);
@@ -234,7 +235,7 @@ public final class ConformanceEnvironment implements AutoCloseable {
                 final InetAddress ip = InetAddress.ofLiteral("127.10." + (n / 250) + "." + (n % 250 + 1));
                 final String pod = name + "-" + Integer.toHexString(Math.abs(name.hashCode()) % 0xfffffff) + "-"
                         + "r" + i + "x" + n;
-                final List<EchoServer> servers = new ArrayList<>();
+                final List<AutoCloseable> servers = new ArrayList<>();
                 final java.util.Queue<String> echoed = new java.util.concurrent.ConcurrentLinkedQueue<>();
                 if (http) {
                     final java.util.Set<Integer> ports = new java.util.TreeSet<>(namedPorts.values());
@@ -247,6 +248,10 @@ public final class ConformanceEnvironment implements AutoCloseable {
                         servers.add(EchoServer.start(echoGroup, echoChannel, new InetSocketAddress(ip, port),
                                 new EchoServer.Identity(ns, pod, "", "", "3000"), echoed::add));
                     }
+                }
+                if (env.containsKey("GRPC_ECHO_SERVER")) {
+                    servers.add(GrpcEchoServer.start(echoGroup, echoChannel, new InetSocketAddress(ip, 3000),
+                            new EchoServer.Identity(ns, pod, "", "", "3000")));
                 }
                 pods.add(new Pod(ns, name, pod, ip, labels, namedPorts, servers, echoed));
             }
@@ -349,15 +354,25 @@ public final class ConformanceEnvironment implements AutoCloseable {
         Files.move(tmp, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
+    private static void closeAll(List<AutoCloseable> servers) {
+        for (AutoCloseable c : servers) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                LOG.log(System.Logger.Level.WARNING, "closing an echo server: " + e);
+            }
+        }
+    }
+
     @Override
     public void close() throws Exception {
         loader.close();
         server.close();
         for (Pod p : basePods) {
-            p.servers().forEach(EchoServer::close);
+            closeAll(p.servers());
         }
         for (Pod p : testPods) {
-            p.servers().forEach(EchoServer::close);
+            closeAll(p.servers());
         }
         echoGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         LOG.log(System.Logger.Level.DEBUG, "conformance environment closed");

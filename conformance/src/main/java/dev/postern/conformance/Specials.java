@@ -59,8 +59,21 @@ public final class Specials {
                 if (why != null) {
                     return why;
                 }
-                return weights(t, env, client, Map.of("infra-backend-v1", 0.7, "infra-backend-v2", 0.3,
-                        "infra-backend-v3", 0.0));
+                final ConformanceCase.GatewayRef g = t.gateways().values().iterator().next();
+                final var addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+                return weights(() -> {
+                    final Map<String, String> h = new HashMap<>();
+                    if (ThreadLocalRandom.current().nextBoolean()) {
+                        h.put("X-Jitter", String.valueOf(ThreadLocalRandom.current().nextInt(10_000)));
+                    }
+                    final ConformanceClient.Response r = client.send(addr, new ConformanceClient.Request(
+                            ConformanceClient.Protocol.HTTP, "GET", addr.getAddress().getHostAddress(), "/", h,
+                            null, null));
+                    if (r.status() != 200) {
+                        return "!status " + r.status();
+                    }
+                    return new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body()).path("pod").asText();
+                }, Map.of("infra-backend-v1", 0.7, "infra-backend-v2", 0.3, "infra-backend-v3", 0.0));
             }
             case "HTTPRouteRequestMirror", "HTTPRouteRequestMultipleMirrors" -> {
                 for (ConformanceCase.Case c0 : t.cases()) {
@@ -130,6 +143,72 @@ public final class Specials {
         }
     }
 
+    private static final Map<String, Integer> GRPC_CODES = Map.ofEntries(Map.entry("OK", 0),
+            Map.entry("Canceled", 1), Map.entry("Unknown", 2), Map.entry("InvalidArgument", 3),
+            Map.entry("DeadlineExceeded", 4), Map.entry("NotFound", 5), Map.entry("PermissionDenied", 7),
+            Map.entry("Unimplemented", 12), Map.entry("Internal", 13), Map.entry("Unavailable", 14),
+            Map.entry("Unauthenticated", 16));
+
+    /**
+     * conformance/utils/grpc: the code must match; on OK the echoed fully qualified method, the namespace (when
+     * expected) and the pod prefix are compared. 3 consecutive passes within 30 s.
+     */
+    @SuppressWarnings("unchecked")
+    static String grpc(ConformanceCase t, ConformanceEnvironment env, ConformanceClient client)
+            throws InterruptedException {
+        for (ConformanceCase.Case c : t.cases()) {
+            final ConformanceCase.GatewayRef g = t.gateways().get(c.gateway());
+            final var addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+            final Map<String, Object> rq = c.request();
+            final String authority = rq.get("host") != null ? String.valueOf(rq.get("host"))
+                    : addr.getAddress().getHostAddress() + ":" + addr.getPort();
+            final Map<String, String> md = new LinkedHashMap<>();
+            ((Map<String, Object>) rq.getOrDefault("metadata", Map.of())).forEach((k, v) ->
+                    md.put(k.toLowerCase(java.util.Locale.ROOT), String.valueOf(v)));
+            final String service = String.valueOf(rq.get("service"));
+            final String method = String.valueOf(rq.get("method"));
+            final Map<String, Object> want = c.response();
+            final int wantCode = GRPC_CODES.getOrDefault(String.valueOf(want.getOrDefault("code", "OK")), -1);
+            final long deadline = System.currentTimeMillis() + CaseRunner.CONSISTENCY_MS;
+            int ok = 0;
+            String last = null;
+            while (ok < CaseRunner.CONSECUTIVE && System.currentTimeMillis() < deadline) {
+                String why = null;
+                try {
+                    final ConformanceClient.GrpcResult r = client.grpc(addr, authority, service, method, md);
+                    if (r.code() != wantCode) {
+                        why = "grpc status " + r.code() + ", want " + want.get("code");
+                    } else if (wantCode == 0) {
+                        final Map<String, String> echo = GrpcEcho.parse(r.message());
+                        final String fqm = "/" + service + "/" + method;
+                        if (!fqm.equals(echo.get("method"))) {
+                            why = "echoed method " + echo.get("method") + ", want " + fqm;
+                        } else if (want.get("namespace") != null && !String.valueOf(want.get("namespace")).isEmpty()
+                                && !want.get("namespace").equals(echo.get("namespace"))) {
+                            why = "namespace " + echo.get("namespace") + ", want " + want.get("namespace");
+                        } else if (want.get("backend") != null
+                                && !echo.getOrDefault("pod", "").startsWith(String.valueOf(want.get("backend")))) {
+                            why = "reached pod " + echo.get("pod") + ", want " + want.get("backend");
+                        }
+                    }
+                } catch (Exception e) {
+                    why = "grpc call failed: " + e;
+                }
+                if (why == null) {
+                    ok++;
+                } else {
+                    ok = 0;
+                    last = why;
+                    Thread.sleep(1000);
+                }
+            }
+            if (ok < CaseRunner.CONSECUTIVE) {
+                return "case " + rq + ": " + last;
+            }
+        }
+        return null;
+    }
+
     /** True when {@link #run} knows the test. */
     static boolean handles(String name) {
         return switch (name) {
@@ -195,10 +274,27 @@ public final class Specials {
      * conformance/utils/weight: 500 requests, 10 in flight, half with an X-Jitter header; the backend is the pod
      * name less its last two parts; every weight within ±5 % and exactly the weighted backends hit; 10 attempts.
      */
-    private static String weights(ConformanceCase t, ConformanceEnvironment env, ConformanceClient client,
-                                  Map<String, Double> want) throws Exception {
+    /** The weighted-distribution check for gRPC (GRPCRouteWeight): the same rules, over Echo RPCs. */
+    static String grpcWeights(ConformanceCase t, ConformanceEnvironment env, ConformanceClient client)
+            throws Exception {
         final ConformanceCase.GatewayRef g = t.gateways().values().iterator().next();
         final var addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+        return weights(() -> {
+            final Map<String, String> md = new HashMap<>();
+            if (ThreadLocalRandom.current().nextBoolean()) {
+                md.put("x-jitter", String.valueOf(ThreadLocalRandom.current().nextInt(10_000)));
+            }
+            final ConformanceClient.GrpcResult r = client.grpc(addr, addr.getAddress().getHostAddress() + ":"
+                    + addr.getPort(), "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho", "Echo", md);
+            return r.code() != 0 ? "!code " + r.code() : GrpcEcho.parse(r.message()).getOrDefault("pod", "");
+        }, Map.of("grpc-infra-backend-v1", 0.7, "grpc-infra-backend-v2", 0.3, "grpc-infra-backend-v3", 0.0));
+    }
+
+    /**
+     * @param probe one request; returns the pod that answered, or a string starting with "!" on failure
+     */
+    private static String weights(java.util.concurrent.Callable<String> probe, Map<String, Double> want)
+            throws Exception {
         String last = null;
         final ExecutorService pool = Executors.newFixedThreadPool(10);
         try {
@@ -206,18 +302,10 @@ public final class Specials {
                 final List<Future<String>> fs = new ArrayList<>();
                 for (int i = 0; i < 500; i++) {
                     fs.add(pool.submit(() -> {
-                        final Map<String, String> h = new HashMap<>();
-                        if (ThreadLocalRandom.current().nextBoolean()) {
-                            h.put("X-Jitter", String.valueOf(ThreadLocalRandom.current().nextInt(10_000)));
+                        final String pod = probe.call();
+                        if (pod.startsWith("!")) {
+                            return pod;
                         }
-                        final ConformanceClient.Response r = client.send(addr, new ConformanceClient.Request(
-                                ConformanceClient.Protocol.HTTP, "GET", addr.getAddress().getHostAddress(), "/", h,
-                                null, null));
-                        if (r.status() != 200) {
-                            return "!status " + r.status();
-                        }
-                        final String pod = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body())
-                                .path("pod").asText();
                         final String[] parts = pod.split("-");
                         return String.join("-", java.util.Arrays.copyOf(parts, Math.max(0, parts.length - 2)));
                     }));

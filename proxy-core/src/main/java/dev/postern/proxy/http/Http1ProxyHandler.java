@@ -304,8 +304,10 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             switch (route.action()) {
-                case RouteAction.Direct d -> localReply(LocalReplies.of(HttpResponseStatus.valueOf(d.status()),
-                        d.body(), keepAlive, ctx.alloc()), true);
+                case RouteAction.Direct d -> localReply(isGrpc()
+                        ? LocalReplies.grpc(HttpResponseStatus.valueOf(d.status()), d.body(), ctx.alloc())
+                        : LocalReplies.of(HttpResponseStatus.valueOf(d.status()), d.body(), keepAlive, ctx.alloc()),
+                        true);
                 case RouteAction.Redirect rd -> redirect(rd);
                 case RouteAction.Forward f -> forward(f);
             }
@@ -901,7 +903,14 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         // Completion
 
         private void error(ProxyError e) {
-            localReply(LocalReplies.of(e, keepAlive, ctx.alloc()), true);
+            localReply(isGrpc() ? LocalReplies.grpc(e.status(), e.body(), ctx.alloc())
+                    : LocalReplies.of(e, keepAlive, ctx.alloc()), true);
+        }
+
+        /** A gRPC request: its errors are answered in gRPC's own form. */
+        private boolean isGrpc() {
+            final String ct = req == null ? null : req.headers().get(HttpHeaderNames.CONTENT_TYPE);
+            return ct != null && ct.startsWith("application/grpc");
         }
 
         /** Sends a response Postern made itself; the rest of the request body is read and dropped. */
