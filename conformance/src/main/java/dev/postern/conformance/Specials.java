@@ -111,6 +111,30 @@ public final class Specials {
                 }
                 return null;
             }
+            case "HTTPRouteRequestHeaderModifierBackendWeights" -> {
+                final String why = runner.run(t, t.cases().get(0));
+                if (why != null) {
+                    return why;
+                }
+                final ConformanceCase.GatewayRef g = t.gateways().values().iterator().next();
+                final var addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+                final com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+                for (int i = 0; i < 100; i++) {
+                    final ConformanceClient.Response r = client.send(addr, new ConformanceClient.Request(
+                            ConformanceClient.Protocol.HTTP, "GET", addr.getAddress().getHostAddress(), "/",
+                            Map.of(), null, null));
+                    final com.fasterxml.jackson.databind.JsonNode echo = json.readTree(r.body());
+                    final com.fasterxml.jackson.databind.JsonNode backend = echo.path("headers").path("Backend");
+                    if (!backend.isArray() || backend.size() != 1) {
+                        return "request " + i + ": Backend header " + backend + ", want exactly one value";
+                    }
+                    if (!echo.path("pod").asText().startsWith(backend.get(0).asText())) {
+                        return "request " + i + ": pod " + echo.path("pod").asText() + " got Backend "
+                                + backend.get(0).asText();
+                    }
+                }
+                return null;
+            }
             case "HTTPRouteRetry" -> {
                 return runAll(t, runner); // every probe gets a fresh uuid (CaseRunner)
             }
@@ -214,7 +238,8 @@ public final class Specials {
         return switch (name) {
             case "HTTPRouteReferenceGrant", "HTTPRouteServiceTypes", "HTTPRouteWeight",
                  "HTTPRouteBackendProtocolWebSocket", "HTTPRouteRetry", "HTTPRouteRequestMirror",
-                 "HTTPRouteRequestMultipleMirrors", "HTTPRouteRequestPercentageMirror" -> true;
+                 "HTTPRouteRequestMultipleMirrors", "HTTPRouteRequestPercentageMirror",
+                 "HTTPRouteRequestHeaderModifierBackendWeights" -> true;
             default -> false;
         };
     }

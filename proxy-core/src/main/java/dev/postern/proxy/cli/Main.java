@@ -188,6 +188,8 @@ public final class Main {
         loader.watch();
         final CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            // SIGTERM: drain first (GOAWAY, Connection: close, in-flight exchanges finish), then stop.
+            server.drain(b.drainTimeout());
             server.close();
             stop.countDown();
         }, "postern-shutdown"));

@@ -202,6 +202,20 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** Draining: an idle connection closes now; a busy one closes after its response (Connection: close). */
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt == ServerContext.DRAIN) {
+            if (ex == null) {
+                ctx.close();
+            } else {
+                ex.keepAlive = false;
+            }
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         if (deferred != null) {
@@ -222,7 +236,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     private final class Exchange implements UpstreamListener, UpstreamPool.Callback {
         private final long startNanos = System.nanoTime();
         private HttpRequest req;
-        private boolean keepAlive;
+        boolean keepAlive;
         private RequestHead head;
         private RouteAction.Filters routeFilters = RouteAction.Filters.NONE;
         private RouteAction.Filters backendFilters = RouteAction.Filters.NONE;
@@ -280,7 +294,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 localReply(LocalReplies.of(e, false, ctx.alloc()), true);
                 return;
             }
-            keepAlive = HttpUtil.isKeepAlive(r);
+            keepAlive = HttpUtil.isKeepAlive(r) && !sc.draining();
             headRequest = r.method().equals(HttpMethod.HEAD);
             requestHasBody = HttpUtil.isTransferEncodingChunked(r) || HttpUtil.getContentLength(r, 0L) > 0;
             final HttpHeaders h = r.headers();

@@ -30,44 +30,46 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
  * @param connectTimeout the upstream connect timeout (default 5 s, Envoy's)
  * @param upstreamIdleTimeout how long an idle pooled upstream connection is kept (default 60 s)
  * @param accessLog whether to write access log lines to stdout
+ * @param drainTimeout how long a SIGTERM waits for connections to finish (default 10 s)
  */
 public record Bootstrap(String adminAddress, int adminPort, String controllerName, String defaultBindAddress,
                         int xffNumTrustedHops, List<String> internalCidrs, String transport, int eventLoops,
-                        Duration connectTimeout, Duration upstreamIdleTimeout, boolean accessLog) {
+                        Duration connectTimeout, Duration upstreamIdleTimeout, boolean accessLog,
+                        Duration drainTimeout) {
 
     /** The defaults. */
     public static Bootstrap defaults() {
         return new Bootstrap("127.0.0.1", 9901, ConfigPipeline.Settings.DEFAULT_CONTROLLER, "0.0.0.0", 0,
                 List.of("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.1/32", "::1/128"), "auto", 0,
-                Duration.ofSeconds(5), Duration.ofSeconds(60), false);
+                Duration.ofSeconds(5), Duration.ofSeconds(60), false, Duration.ofSeconds(10));
     }
 
     /** Returns a copy with another admin port. */
     public Bootstrap withAdminPort(int port) {
         return new Bootstrap(adminAddress, port, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog);
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout);
     }
 
     /** Returns a copy with another trusted-hops count. */
     public Bootstrap withTrustedHops(int hops) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, hops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog);
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout);
     }
 
     /** Returns a copy with another connect timeout. */
     public Bootstrap withConnectTimeout(Duration d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, d, upstreamIdleTimeout, accessLog);
+                internalCidrs, transport, eventLoops, d, upstreamIdleTimeout, accessLog, drainTimeout);
     }
 
     /** Returns a copy with access logging on or off. */
     public Bootstrap withAccessLog(boolean on) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, on);
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, on, drainTimeout);
     }
 
     private static final Set<String> KEYS = Set.of("admin", "controllerName", "defaultBindAddress", "clientAddress",
-            "transport", "eventLoops", "upstream", "accessLog");
+            "transport", "eventLoops", "upstream", "accessLog", "drainTimeout");
 
     /**
      * Reads a bootstrap file (SnakeYAML safe loading); absent fields keep their defaults.
@@ -117,7 +119,8 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 cidrs, transport, integer(file, m, "eventLoops", "eventLoops", d.eventLoops()),
                 duration(file, up, "upstream.connectTimeout", "connectTimeout", d.connectTimeout()),
                 duration(file, up, "upstream.idleTimeout", "idleTimeout", d.upstreamIdleTimeout()),
-                Boolean.parseBoolean(str(m, "accessLog", String.valueOf(d.accessLog()))));
+                Boolean.parseBoolean(str(m, "accessLog", String.valueOf(d.accessLog()))),
+                duration(file, m, "drainTimeout", "drainTimeout", d.drainTimeout()));
     }
 
     private static Map<?, ?> map(Path file, Map<?, ?> m, String key) {

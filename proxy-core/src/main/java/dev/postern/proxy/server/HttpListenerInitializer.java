@@ -65,6 +65,7 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
 
     @Override
     protected void initChannel(Channel ch) {
+        context.connections().add(ch);
         if (tls) {
             // Read freely during the handshake; the HTTP/1.1 handlers turn auto-read off once ALPN has chosen.
             ch.config().setAutoRead(true);

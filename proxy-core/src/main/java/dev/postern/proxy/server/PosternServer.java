@@ -192,6 +192,36 @@ public final class PosternServer implements AutoCloseable {
         return context;
     }
 
+    /**
+     * Drains: stops accepting, tells HTTP/2 connections GOAWAY (their streams finish), answers HTTP/1.1 requests in
+     * flight with {@code Connection: close} and closes idle kept-alive connections, then waits up to
+     * {@code timeout} for every connection to end. {@code /ready} answers 503 from the start.
+     *
+     * @return true when every connection ended in time
+     */
+    public boolean drain(java.time.Duration timeout) {
+        draining = true;
+        context.startDraining();
+        LOG.info("draining: {} connections, up to {} ms", context.connections().size(), timeout.toMillis());
+        for (Channel c : bound.values()) {
+            c.close().awaitUninterruptibly();
+        }
+        bound.clear();
+        for (Channel c : context.connections()) {
+            if (c.pipeline().get(io.netty.handler.codec.http2.Http2FrameCodec.class) != null) {
+                c.close(); // Http2ConnectionHandler: GOAWAY, then close when the active streams are done
+            } else {
+                c.pipeline().fireUserEventTriggered(ServerContext.DRAIN);
+            }
+        }
+        final boolean done = context.connections().newCloseFuture().awaitUninterruptibly(timeout.toMillis());
+        if (!done) {
+            LOG.warn("drain timeout: closing {} connections", context.connections().size());
+            context.connections().close().awaitUninterruptibly(1000);
+        }
+        return done;
+    }
+
     @Override
     public void close() {
         draining = true;

@@ -24,6 +24,32 @@ public final class ServerContext {
     private final Transport transport;
     private final FastThreadLocal<LoopState> loopState = new FastThreadLocal<>();
     private final ServerTls serverTls = new ServerTls();
+    private final io.netty.channel.group.ChannelGroup connections = new io.netty.channel.group.DefaultChannelGroup(
+            "postern-connections", io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
+    private volatile boolean draining;
+
+    /** Sent through every connection's pipeline when the server starts draining. */
+    public static final Object DRAIN = new Object() {
+        @Override
+        public String toString() {
+            return "DRAIN";
+        }
+    };
+
+    /** Every accepted downstream connection (they leave the group when they close). */
+    public io.netty.channel.group.ChannelGroup connections() {
+        return connections;
+    }
+
+    /** True once the server drains: responses say Connection: close and kept-alive connections end. */
+    public boolean draining() {
+        return draining;
+    }
+
+    /** Starts draining. */
+    public void startDraining() {
+        draining = true;
+    }
 
     /** Creates the context. */
     public ServerContext(ConfigRef config, ForwardedHeaderPolicy forwardedPolicy, Bootstrap bootstrap,
