@@ -56,6 +56,11 @@ public final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequ
                 }
                 yield json(out);
             }
+            case "/stats/prometheus" -> {
+                final FullHttpResponse r = text(HttpResponseStatus.OK, server.context().metrics().scrape());
+                r.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+                yield r;
+            }
             case "/diagnostics" -> {
                 final Map<String, Object> m = new LinkedHashMap<>();
                 m.put("live", snap.diagnostics().stream().map(Diagnostic::toString).toList());
@@ -63,7 +68,7 @@ public final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequ
                 yield json(m);
             }
             default -> text(HttpResponseStatus.NOT_FOUND,
-                    "unknown admin path; try /ready /config_dump /status /diagnostics\n");
+                    "unknown admin path; try /ready /config_dump /status /stats/prometheus /diagnostics\n");
         };
         final boolean keepAlive = HttpUtil.isKeepAlive(req);
         HttpUtil.setKeepAlive(resp, keepAlive);

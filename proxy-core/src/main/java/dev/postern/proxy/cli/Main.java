@@ -185,6 +185,9 @@ public final class Main {
             return 1;
         }
         final PosternServer server = PosternServer.start(b, ref);
+        server.context().metrics().onConfigBuild(true, first.buildNanos(), first.table().version());
+        loader.onBuild(x -> server.context().metrics().onConfigBuild(!x.rejected(), x.buildNanos(),
+                x.rejected() ? 0 : x.table().version()));
         loader.watch();
         final CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -235,6 +235,14 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     /** One request/response exchange. */
     private final class Exchange implements UpstreamListener, UpstreamPool.Callback {
         private final long startNanos = System.nanoTime();
+        private final long startMillis = System.currentTimeMillis();
+        private String routeKey;
+        private int status;
+        private String flags;
+        private long bytesIn;
+        private long bytesOut;
+        private boolean recorded;
+        private String serviceTime;
         private HttpRequest req;
         boolean keepAlive;
         private RequestHead head;
@@ -317,6 +325,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 error(ProxyError.NO_ROUTE);
                 return;
             }
+            routeKey = route.routeKey();
             switch (route.action()) {
                 case RouteAction.Direct d -> localReply(isGrpc()
                         ? LocalReplies.grpc(HttpResponseStatus.valueOf(d.status()), d.body(), ctx.alloc())
@@ -457,6 +466,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         /** Drops the current try and starts the next one after the back-off. */
         private void retryLater() {
             retriesDone++;
+            sc.metrics().onRetry();
             dropUpstream();
             cancel(tryTimer);
             ctx.executor().schedule(this::startTry, retry.backoffMs(), TimeUnit.MILLISECONDS);
@@ -527,6 +537,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         void onContent(HttpContent c) {
             final boolean last = c instanceof LastHttpContent;
+            bytesIn += c.content().readableBytes();
             if (!draining && up == null) {
                 // Still connecting (a read was already pending): keep the chunk until the upstream is there.
                 if (pendingBody == null) {
@@ -610,6 +621,10 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         }
 
         void onDownstreamClosed() {
+            if (!finished) {
+                flags = flags == null ? "DC" : flags;
+                record();
+            }
             cancelTimers();
             if (mirrors != null) {
                 mirrors.forEach(MirrorExchange::abandonIfIncomplete);
@@ -713,6 +728,9 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 responseStarted = true;
                 prepareResponse(resp);
             }
+            if (msg instanceof HttpContent hc) {
+                bytesOut += hc.content().readableBytes();
+            }
             final boolean last = msg instanceof LastHttpContent;
             if (last) {
                 // The upstream is free once its response is complete, and reusable if our request was too.
@@ -745,6 +763,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private boolean upstreamKeepAlive;
 
         private void prepareResponse(HttpResponse resp) {
+            status = resp.status().code();
             upstreamKeepAlive = HttpUtil.isKeepAlive(resp);
             final HttpHeaders h = resp.headers();
             final boolean hasLength = h.contains(HttpHeaderNames.CONTENT_LENGTH);
@@ -771,7 +790,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                     h.set(HttpHeaderNames.ACCESS_CONTROL_EXPOSE_HEADERS, String.join(", ", cors.exposeHeaders()));
                 }
             }
-            h.set(UPSTREAM_SERVICE_TIME, (System.nanoTime() - upstreamSentNanos) / 1_000_000);
+            serviceTime = Long.toString((System.nanoTime() - upstreamSentNanos) / 1_000_000);
+            h.set(UPSTREAM_SERVICE_TIME, serviceTime);
             resp.setProtocolVersion(HttpVersion.HTTP_1_1);
             HttpUtil.setKeepAlive(resp, keepAlive);
             if (!keepAlive) {
@@ -784,6 +804,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
          * HTTP codecs leave both pipelines), relayed with the same backpressure as bodies.
          */
         private void switchProtocols(HttpResponse resp) {
+            status = 101;
             cancelTimers();
             responseStarted = true;
             switching = true;
@@ -900,6 +921,29 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             error(ProxyError.UPSTREAM_TIMEOUT);
         }
 
+        /** Records the exchange once: metrics, and the access log line when it is on. */
+        private void record() {
+            if (recorded || req == null) {
+                return;
+            }
+            recorded = true;
+            final long nanos = System.nanoTime() - startNanos;
+            sc.metrics().onResponse(routeKey, status, nanos);
+            final dev.postern.proxy.observe.AccessLog log = sc.accessLog();
+            if (log != null) {
+                final HttpHeaders h = req.headers();
+                log.log(new dev.postern.proxy.observe.AccessLog.Entry(startMillis, req.method().name(),
+                        head == null ? req.uri() : head.pathAndQuery(),
+                        ctx.channel() instanceof Http2StreamChannel ? "HTTP/2" : req.protocolVersion().text(),
+                        status, flags, bytesIn, bytesOut, nanos / 1_000_000,
+                        serviceTime, h.get("x-forwarded-for"),
+                        h.get(HttpHeaderNames.USER_AGENT), h.get("x-request-id"),
+                        head == null ? null : head.authority(),
+                        poolKey == null ? null : poolKey.address().getAddress().getHostAddress() + ":"
+                                + poolKey.address().getPort()));
+            }
+        }
+
         private void cancelTimers() {
             cancel(requestTimer);
             cancel(tryTimer);
@@ -917,6 +961,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         // Completion
 
         private void error(ProxyError e) {
+            flags = e.flag();
+            sc.metrics().onError(e.flag());
             localReply(isGrpc() ? LocalReplies.grpc(e.status(), e.body(), ctx.alloc())
                     : LocalReplies.of(e, keepAlive, ctx.alloc()), true);
         }
@@ -929,6 +975,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         /** Sends a response Postern made itself; the rest of the request body is read and dropped. */
         private void localReply(FullHttpResponse r, boolean last) {
+            status = r.status().code();
+            bytesOut += r.content().readableBytes();
             dropUpstream();
             releasePending();
             responseStarted = true;
@@ -941,6 +989,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 if (!f.isSuccess() || !keepAlive) {
                     finished = true;
                     cancelTimers();
+                    record();
                     ex = null;
                     ctx.close();
                     return;
@@ -958,6 +1007,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             }
             finished = true;
             cancelTimers();
+            record();
             ex = null;
             if (keepAlive && ctx.channel().isActive()) {
                 next();

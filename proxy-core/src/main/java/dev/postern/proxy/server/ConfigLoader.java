@@ -30,6 +30,12 @@ public final class ConfigLoader implements AutoCloseable {
     private final ConfigRef ref;
     private final AtomicLong version = new AtomicLong();
     private DirectoryWatcher watcher;
+    private volatile java.util.function.Consumer<ConfigPipeline.Build> onBuild = b -> { };
+
+    /** Registers a callback run after every build, published or rejected (metrics). */
+    public void onBuild(java.util.function.Consumer<ConfigPipeline.Build> listener) {
+        this.onBuild = requireNonNull(listener, "listener");
+    }
 
     /** Creates a loader for {@code dir}, publishing into {@code ref}. */
     public ConfigLoader(Path dir, ConfigPipeline.Settings settings, ConfigRef ref) {
@@ -48,7 +54,9 @@ public final class ConfigLoader implements AutoCloseable {
                 LOG.warn("{}", d);
             }
         }
-        if (ref.offer(b)) {
+        final boolean published = ref.offer(b);
+        onBuild.accept(b);
+        if (published) {
             LOG.info("config version {} published from {} in {} ms", b.table().version(), dir,
                     b.buildNanos() / 1_000_000);
         } else {

@@ -24,6 +24,8 @@ public final class ServerContext {
     private final Transport transport;
     private final FastThreadLocal<LoopState> loopState = new FastThreadLocal<>();
     private final ServerTls serverTls = new ServerTls();
+    private final dev.postern.proxy.observe.Metrics metrics;
+    private final dev.postern.proxy.observe.AccessLog accessLog;
     private final io.netty.channel.group.ChannelGroup connections = new io.netty.channel.group.DefaultChannelGroup(
             "postern-connections", io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
     private volatile boolean draining;
@@ -58,6 +60,19 @@ public final class ServerContext {
         this.forwardedPolicy = requireNonNull(forwardedPolicy, "forwardedPolicy");
         this.bootstrap = requireNonNull(bootstrap, "bootstrap");
         this.transport = requireNonNull(transport, "transport");
+        this.metrics = new dev.postern.proxy.observe.Metrics();
+        this.metrics.connectionsGauge(connections::size);
+        this.accessLog = bootstrap.accessLog() ? new dev.postern.proxy.observe.AccessLog(metrics) : null;
+    }
+
+    /** The metrics. */
+    public dev.postern.proxy.observe.Metrics metrics() {
+        return metrics;
+    }
+
+    /** The access log, or null when it is off. */
+    public dev.postern.proxy.observe.AccessLog accessLog() {
+        return accessLog;
     }
 
     /** The state of one event loop: its upstream pool and its round-robin cursors. Confined to that loop. */
