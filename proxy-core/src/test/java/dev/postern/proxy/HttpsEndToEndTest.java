@@ -34,6 +34,71 @@ class HttpsEndToEndTest {
     }
 
     @Test
+    void passesTlsThroughBySni(@TempDir Path dir) throws Exception {
+        final X509Bundle backendCert = TestCerts.selfSigned("pass.test");
+        final Path ca = TestCerts.pemFile(Files.createTempDirectory("ca"), "backend.pem", backendCert);
+        final io.netty.handler.ssl.SslContext backendTls = io.netty.handler.ssl.SslContextBuilder
+                .forServer(backendCert.getKeyPair().getPrivate(), backendCert.getCertificatePath()).build();
+        final io.netty.channel.EventLoopGroup g = new io.netty.channel.MultiThreadIoEventLoopGroup(1,
+                io.netty.channel.nio.NioIoHandler.newFactory());
+        final EchoServer tlsEcho = EchoServer.start(g, io.netty.channel.socket.nio.NioServerSocketChannel.class,
+                new java.net.InetSocketAddress("127.0.0.1", 0), new EchoServer.Identity("default", "tls-backend-1",
+                        "", "", "3000"), u -> { }, backendTls);
+        final int port = TestGateway.freePort();
+        Files.writeString(dir.resolve("all.yaml"), """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: GatewayClass
+                metadata: {name: postern}
+                spec: {controllerName: postern.dev/gateway-controller}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: gw, namespace: default}
+                spec:
+                  gatewayClassName: postern
+                  addresses: [{type: IPAddress, value: 127.0.0.1}]
+                  listeners:
+                  - {name: tls, protocol: TLS, port: %d, tls: {mode: Passthrough}}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1alpha2
+                kind: TLSRoute
+                metadata: {name: t, namespace: default}
+                spec:
+                  parentRefs: [{name: gw}]
+                  hostnames: [pass.test]
+                  rules: [{backendRefs: [{name: svc, port: 443}]}]
+                ---
+                apiVersion: v1
+                kind: Service
+                metadata: {name: svc, namespace: default}
+                spec: {ports: [{name: https, port: 443}]}
+                ---
+                apiVersion: discovery.k8s.io/v1
+                kind: EndpointSlice
+                metadata: {name: svc-1, namespace: default, labels: {kubernetes.io/service-name: svc}}
+                addressType: IPv4
+                endpoints: [{addresses: [127.0.0.1]}]
+                ports: [{name: https, port: %d}]
+                """.formatted(port, tlsEcho.address().getPort()));
+        try (TestGateway gw = TestGateway.startRaw(dir, port)) {
+            // The backend's own certificate verifies, so the TLS session is end to end, not terminated by Postern.
+            final String out = TestGateway.run("curl", "-sS", "--max-time", "10", "--cacert", ca.toString(),
+                    "--resolve", "pass.test:" + port + ":127.0.0.1", "https://pass.test:" + port + "/through");
+            final JsonNode j = JSON.readTree(out);
+            assertEquals("/through", j.get("path").asText());
+            assertEquals("pass.test", j.get("tls").get("serverName").asText());
+            assertTrue(j.get("headers").get("X-Forwarded-For") == null, "Postern never saw the HTTP inside");
+            // An SNI without a route is refused.
+            final Process p = new ProcessBuilder("curl", "-sS", "--max-time", "10", "-k", "--resolve",
+                    "nope.test:" + port + ":127.0.0.1", "https://nope.test:" + port + "/").start();
+            assertTrue(p.waitFor() != 0, "no route for nope.test: the connection is closed");
+        } finally {
+            tlsEcho.close();
+            g.shutdownGracefully();
+        }
+    }
+
+    @Test
     void terminatesBySniAndSpeaksBothProtocols(@TempDir Path dir) throws Exception {
         final X509Bundle a = TestCerts.selfSigned("*.tls.test");
         final X509Bundle b = TestCerts.selfSigned("other.test");

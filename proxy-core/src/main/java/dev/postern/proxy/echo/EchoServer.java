@@ -115,6 +115,18 @@ public final class EchoServer implements AutoCloseable {
     public static EchoServer start(EventLoopGroup group, Class<? extends io.netty.channel.ServerChannel> channelClass,
                                    InetSocketAddress address, Identity id, java.util.function.Consumer<String> echoLog)
             throws InterruptedException {
+        return start(group, channelClass, address, id, echoLog, null);
+    }
+
+    /**
+     * Starts an echo server, HTTPS when {@code tls} is not null (the echo then reports the {@code tls} block:
+     * version, serverName, negotiatedProtocol, cipherSuite), as echo-basic does on its HTTPS port.
+     *
+     * @throws InterruptedException if interrupted while binding
+     */
+    public static EchoServer start(EventLoopGroup group, Class<? extends io.netty.channel.ServerChannel> channelClass,
+                                   InetSocketAddress address, Identity id, java.util.function.Consumer<String> echoLog,
+                                   io.netty.handler.ssl.SslContext tls) throws InterruptedException {
         requireNonNull(id, "id");
         requireNonNull(echoLog, "echoLog");
         final java.util.concurrent.atomic.AtomicInteger count = new java.util.concurrent.atomic.AtomicInteger();
@@ -124,6 +136,10 @@ public final class EchoServer implements AutoCloseable {
                     @Override
                     protected void initChannel(Channel c) {
                         count.incrementAndGet();
+                        if (tls != null) {
+                            c.pipeline().addLast(new io.netty.handler.ssl.SniHandler(
+                                    (io.netty.util.Mapping<String, io.netty.handler.ssl.SslContext>) h -> tls));
+                        }
                         // HTTP/1.1, and h2c with prior knowledge on the same port.
                         final HttpServerCodec http1 = new HttpServerCodec();
                         c.pipeline().addLast(new CleartextHttp2ServerUpgradeHandler(http1,
@@ -360,6 +376,26 @@ public final class EchoServer implements AutoCloseable {
             body.put("service", id.service());
             body.put("pod", id.pod());
             body.put("httpPort", id.httpPort());
+            final io.netty.handler.ssl.SslHandler ssl = ctx.pipeline().get(io.netty.handler.ssl.SslHandler.class);
+            if (ssl != null) {
+                final javax.net.ssl.SSLSession session = ssl.engine().getSession();
+                final Map<String, Object> t = new LinkedHashMap<>();
+                t.put("version", session.getProtocol());
+                String serverName = "";
+                if (session instanceof javax.net.ssl.ExtendedSSLSession ex) {
+                    for (javax.net.ssl.SNIServerName n : ex.getRequestedServerNames()) {
+                        if (n instanceof javax.net.ssl.SNIHostName h) {
+                            serverName = h.getAsciiName();
+                        }
+                    }
+                }
+                t.put("serverName", serverName);
+                if (ssl.applicationProtocol() != null) {
+                    t.put("negotiatedProtocol", ssl.applicationProtocol());
+                }
+                t.put("cipherSuite", session.getCipherSuite());
+                body.put("tls", t);
+            }
             LOG.info("Echoing back request made to {} to client ({})", uri, ctx.channel().remoteAddress());
             echoLog.accept(uri);
             final FullHttpResponse resp = response(HttpResponseStatus.OK, JSON.writeValueAsBytes(body),

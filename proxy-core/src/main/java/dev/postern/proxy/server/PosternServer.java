@@ -138,7 +138,14 @@ public final class PosternServer implements AutoCloseable {
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new HttpListenerInitializer(context, key, "HTTPS".equals(protocol)));
+                .childHandler("TLS".equals(protocol) ? new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        context.connections().add(ch);
+                        ch.config().setAutoRead(true); // read the ClientHello; the relay turns it off
+                        ch.pipeline().addLast(new dev.postern.proxy.l4.TlsPassthroughHandler(context, key));
+                    }
+                } : new HttpListenerInitializer(context, key, "HTTPS".equals(protocol)));
     }
 
     /** Envoy appends its own local address (the host's first non-loopback IP) for loopback peers. */

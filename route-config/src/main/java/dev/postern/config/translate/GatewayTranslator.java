@@ -7,6 +7,7 @@ import dev.postern.config.diag.Severity;
 import dev.postern.config.gatewayapi.ConfigInput;
 import dev.postern.config.gatewayapi.EndpointSlice;
 import dev.postern.config.gatewayapi.GRPCRoute;
+import dev.postern.config.gatewayapi.L4Route;
 import dev.postern.config.gatewayapi.Secret;
 import dev.postern.config.gatewayapi.Gateway;
 import dev.postern.config.gatewayapi.GatewayClass;
@@ -159,6 +160,11 @@ public final class GatewayTranslator {
         for (GRPCRoute r : in.grpcRoutes()) {
             translateRoute(grpcRouteIn(r));
         }
+        for (L4Route r : in.l4Routes()) {
+            if ("TLSRoute".equals(r.kind())) {
+                translateRoute(tlsRouteIn(r));
+            }
+        }
         final List<ListenerModel> out = new ArrayList<>();
         for (GState st : gateways.values()) {
             final Gateway gw = st.listeners.isEmpty() ? null : st.listeners.getFirst().gw;
@@ -178,8 +184,16 @@ public final class GatewayTranslator {
     // ---------------------------------------------------------------------------------------------------------
     // Gateways
 
-    private static final Set<String> SERVED_PROTOCOLS = Set.of("HTTP", "HTTPS");
-    private static final Set<String> ROUTE_KINDS = Set.of("HTTPRoute", "GRPCRoute");
+    private static final Set<String> SERVED_PROTOCOLS = Set.of("HTTP", "HTTPS", "TLS");
+
+    /** The route kinds a listener protocol can carry. */
+    private static List<String> routeKinds(String protocol) {
+        return switch (protocol) {
+            case "HTTP", "HTTPS" -> List.of("HTTPRoute", "GRPCRoute");
+            case "TLS" -> List.of("TLSRoute");
+            default -> List.of();
+        };
+    }
 
     private void translateGateway(Gateway gw) {
         final List<String> addrs = new ArrayList<>();
@@ -227,6 +241,13 @@ public final class GatewayTranslator {
                 s.accepted = false;
                 s.conditions.add(Condition.no("Accepted", "UnsupportedProtocol",
                         "protocol " + l.protocol() + " is not supported", g));
+            } else if ("TLS".equals(l.protocol()) && (l.tls() == null || !"Passthrough".equals(l.tls().mode()))) {
+                warn(gw, field + ".tls.mode", "UnsupportedValue", "TLS listeners are served in Passthrough mode "
+                        + "only by this version of Postern; the listener is not programmed");
+                supportedKinds(gw, field, s, g);
+                s.programmed = false;
+                s.conditions.add(Condition.no("Accepted", "UnsupportedValue",
+                        "TLS mode Terminate on a TLS listener is not supported yet", g));
             } else {
                 supportedKinds(gw, field, s, g);
                 if ("HTTPS".equals(l.protocol())) {
@@ -358,8 +379,9 @@ public final class GatewayTranslator {
 
     private void supportedKinds(Gateway gw, String field, LState s, long g) {
         final List<Gateway.RouteGroupKind> kinds = s.l.allowedRoutes().kinds();
+        final List<String> routeKinds = routeKinds(s.l.protocol());
         if (kinds.isEmpty()) {
-            for (String k : ROUTE_KINDS) {
+            for (String k : routeKinds) {
                 s.supportedKinds.add(Map.of("group", GW_GROUP, "kind", k));
                 s.allowedKinds.add(k);
             }
@@ -367,7 +389,7 @@ public final class GatewayTranslator {
         }
         boolean invalid = false;
         for (Gateway.RouteGroupKind k : kinds) {
-            if (GW_GROUP.equals(k.group()) && ROUTE_KINDS.contains(k.kind())) {
+            if (GW_GROUP.equals(k.group()) && routeKinds.contains(k.kind())) {
                 if (s.allowedKinds.add(k.kind())) {
                     s.supportedKinds.add(Map.of("group", GW_GROUP, "kind", k.kind()));
                 }
@@ -478,6 +500,18 @@ public final class GatewayTranslator {
                     timeouts(r, field + ".timeouts", rule.timeouts()), retry(r, field + ".retry", rule.retry())));
         }
         return new RouteIn(r, "httproute", r.parentRefs(), r.hostnames(), rules);
+    }
+
+    /** A TLSRoute: one catch-all match per rule, routed by SNI hostname; the backends get the raw TLS stream. */
+    private RouteIn tlsRouteIn(L4Route r) {
+        final List<ResolvedRule> rules = new ArrayList<>();
+        for (int i = 0; i < r.rules().size(); i++) {
+            final L4Route.Rule rule = r.rules().get(i);
+            final List<MatchSpec> matches = List.of(new MatchSpec("PathPrefix", "/", null, List.of(), List.of()));
+            rules.add(resolveRule(r, "spec.rules[" + i + "]", matches, List.of(), rule.backendRefs(), false,
+                    RouteAction.Timeouts.NONE, RouteAction.Retry.NONE));
+        }
+        return new RouteIn(r, "tlsroute", r.parentRefs(), r.hostnames(), rules);
     }
 
     private RouteIn grpcRouteIn(GRPCRoute r) {

@@ -1,0 +1,127 @@
+package dev.postern.proxy.l4;
+
+import dev.postern.proxy.server.Transport;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.util.ReferenceCountUtil;
+
+import java.net.InetSocketAddress;
+import java.util.ArrayDeque;
+
+/**
+ * Relays a downstream connection's bytes to one upstream endpoint and back, with backpressure both ways (the next
+ * read only after the previous write completed) and the upstream connection on the downstream's event loop.
+ * Bytes that arrive before the upstream connection is up wait in order. Either side closing closes the other once
+ * what it sent is flushed.
+ */
+public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
+    private final InetSocketAddress target;
+    private final Transport transport;
+    private final int connectTimeoutMs;
+    private final ArrayDeque<Object> early = new ArrayDeque<>(2);
+    private ChannelHandlerContext ctx;
+    private Channel up;
+
+    /** Creates a relay to {@code target}. */
+    public TcpRelayHandler(InetSocketAddress target, Transport transport, int connectTimeoutMs) {
+        this.target = target;
+        this.transport = transport;
+        this.connectTimeoutMs = connectTimeoutMs;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+        ctx.channel().config().setAutoRead(false);
+        final ChannelFuture f = new Bootstrap().group(ctx.channel().eventLoop()).channel(transport.socketChannel())
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectTimeoutMs)
+                .handler(new Back()).connect(target);
+        up = f.channel();
+        f.addListener((ChannelFutureListener) x -> {
+            if (!x.isSuccess()) {
+                drop();
+                ctx.close();
+                return;
+            }
+            Object m;
+            while ((m = early.poll()) != null) {
+                up.write(m);
+            }
+            up.flush();
+            up.read();
+            ctx.read();
+        });
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (!(msg instanceof ByteBuf)) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        if (up == null || !up.isActive()) {
+            early.add(msg);
+            return;
+        }
+        up.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
+            if (f.isSuccess()) {
+                ctx.read();
+            } else {
+                ctx.close();
+            }
+        });
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        drop();
+        if (up != null && up.isActive()) {
+            up.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        ctx.close();
+    }
+
+    private void drop() {
+        Object m;
+        while ((m = early.poll()) != null) {
+            ReferenceCountUtil.release(m);
+        }
+    }
+
+    /** The upstream side: bytes back to the client. */
+    private final class Back extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext uctx, Object msg) {
+            ctx.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
+                if (f.isSuccess()) {
+                    uctx.read();
+                } else {
+                    uctx.close();
+                }
+            });
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext uctx) {
+            ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext uctx, Throwable cause) {
+            uctx.close();
+        }
+    }
+}
