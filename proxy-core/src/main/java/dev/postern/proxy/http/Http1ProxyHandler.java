@@ -303,6 +303,11 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             keepAlive = HttpUtil.isKeepAlive(r) && !sc.draining();
+            if (!(ctx.channel() instanceof Http2StreamChannel) && !framingValid(r)) {
+                keepAlive = false;
+                localReply(LocalReplies.of(ProxyError.BAD_REQUEST, false, ctx.alloc()), true);
+                return;
+            }
             headRequest = r.method().equals(HttpMethod.HEAD);
             requestHasBody = HttpUtil.isTransferEncodingChunked(r) || HttpUtil.getContentLength(r, 0L) > 0;
             final HttpHeaders h = r.headers();
@@ -334,6 +339,24 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 case RouteAction.Redirect rd -> redirect(rd);
                 case RouteAction.Forward f -> forward(f);
             }
+        }
+
+        /**
+         * What the HTTP/1.1 decoder lets through but RFC 9112 (and request-smuggling defence) does not: a version
+         * other than 1.0/1.1, more than one Host, and any Transfer-Encoding other than exactly {@code chunked}.
+         */
+        private boolean framingValid(HttpRequest r) {
+            final HttpVersion v = r.protocolVersion();
+            if (v.majorVersion() != 1 || v.minorVersion() > 1) {
+                return false;
+            }
+            final HttpHeaders h = r.headers();
+            if (h.getAll(HttpHeaderNames.HOST).size() > 1) {
+                return false;
+            }
+            final java.util.List<String> te = h.getAll(HttpHeaderNames.TRANSFER_ENCODING);
+            return te.isEmpty() || (te.size() == 1 && te.getFirst().trim().equalsIgnoreCase("chunked")
+                    && !h.contains(HttpHeaderNames.CONTENT_LENGTH));
         }
 
         /** True when the SNI chose one listener and the Host belongs to another. */
@@ -536,6 +559,19 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         }
 
         void onContent(HttpContent c) {
+            if (c.decoderResult().isFailure()) {
+                // A malformed body (a bad chunk size, say): nothing more of this connection is trusted.
+                c.release();
+                keepAlive = false;
+                if (responseStarted) {
+                    dropUpstream();
+                    ctx.close();
+                } else {
+                    requestDone = true;
+                    localReply(LocalReplies.of(ProxyError.BAD_REQUEST, false, ctx.alloc()), true);
+                }
+                return;
+            }
             final boolean last = c instanceof LastHttpContent;
             bytesIn += c.content().readableBytes();
             if (!draining && up == null) {

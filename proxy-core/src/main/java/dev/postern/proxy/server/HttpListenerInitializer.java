@@ -100,7 +100,10 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
         return new HttpServerCodec(new HttpDecoderConfig()
                 .setMaxInitialLineLength(MAX_INITIAL_LINE)
                 .setMaxHeaderSize(MAX_HEADER_BYTES)
-                .setValidateHeaders(true));
+                .setValidateHeaders(true)
+                .setStrictLineParsing(true)
+                .setUseRfc9112TransferEncoding(true)
+                .setAllowDuplicateContentLengths(false));
     }
 
     /**
