@@ -59,7 +59,11 @@ class ConformanceSuiteTest {
         if (env != null) {
             env.close();
         }
-        ConformanceReport.write(RESULTS, Path.of("target", "conformance-report.yaml"));
+        final Map<String, List<String>> features = new LinkedHashMap<>();
+        for (ConformanceCase c : cases()) {
+            features.put(c.name(), c.features());
+        }
+        ConformanceReport.write("traffic", RESULTS, features, Path.of("target", "conformance"));
     }
 
     static List<ConformanceCase> cases() {

@@ -17,7 +17,35 @@ import org.junit.jupiter.api.Test;
  * The upstream suite's status-only GATEWAY-HTTP core tests (and the status parts of the DP+ST tests), each over
  * base + setup objects + that test's manifest, exactly as docs/conformance-status-expectations.md records them.
  */
+@org.junit.jupiter.api.extension.ExtendWith(StatusConformanceTest.Recorder.class)
 class StatusConformanceTest {
+    /** Each test method is named after its upstream test; its outcome goes to the conformance report. */
+    static final class Recorder implements org.junit.jupiter.api.extension.TestWatcher,
+            org.junit.jupiter.api.extension.AfterAllCallback {
+        private static final Map<String, String> RESULTS = new java.util.TreeMap<>();
+
+        private static String upstream(org.junit.jupiter.api.extension.ExtensionContext c) {
+            final String m = c.getRequiredTestMethod().getName();
+            final String n = Character.toUpperCase(m.charAt(0)) + m.substring(1);
+            return n.replace("HttpRoute", "HTTPRoute").replace("TLSConfiguration", "TLSConfiguration");
+        }
+
+        @Override
+        public void testSuccessful(org.junit.jupiter.api.extension.ExtensionContext c) {
+            RESULTS.put(upstream(c), "passed");
+        }
+
+        @Override
+        public void testFailed(org.junit.jupiter.api.extension.ExtensionContext c, Throwable cause) {
+            RESULTS.put(upstream(c), "failed: " + cause.getMessage());
+        }
+
+        @Override
+        public void afterAll(org.junit.jupiter.api.extension.ExtensionContext c) throws Exception {
+            ConformanceReport.write("status", RESULTS, Map.of(), java.nio.file.Path.of("target", "conformance"));
+        }
+    }
+
     private static final SuiteManifests M = SuiteManifests.locate();
     private static final String WEB = "gateway-conformance-web-backend";
 
