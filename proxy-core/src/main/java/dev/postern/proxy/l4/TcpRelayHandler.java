@@ -28,6 +28,9 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
     private final ArrayDeque<Object> early = new ArrayDeque<>(2);
     private ChannelHandlerContext ctx;
     private Channel up;
+    /** The client finished sending (half-close), and the backend did. */
+    private boolean downEof;
+    private boolean upEof;
 
     /** Creates a relay to {@code target}. */
     public TcpRelayHandler(InetSocketAddress target, Transport transport, int connectTimeoutMs) {
@@ -40,10 +43,12 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
         ctx.channel().config().setAutoRead(false);
+        ctx.channel().config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
         final ChannelFuture f = new Bootstrap().group(ctx.channel().eventLoop()).channel(transport.socketChannel())
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectTimeoutMs)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .handler(new Back()).connect(target);
         up = f.channel();
         f.addListener((ChannelFutureListener) x -> {
@@ -81,6 +86,38 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
         });
     }
 
+    /** The client half-closed: pass the EOF on once what it sent is written, keep relaying the other way. */
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof io.netty.channel.socket.ChannelInputShutdownEvent) {
+            downEof = true;
+            if (up != null && up.isActive()) {
+                up.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f ->
+                        shutdownOutput(up));
+            }
+            closeIfDone();
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    private static void shutdownOutput(Channel ch) {
+        if (ch instanceof io.netty.channel.socket.DuplexChannel d && ch.isActive()) {
+            d.shutdownOutput();
+        } else {
+            ch.close();
+        }
+    }
+
+    private void closeIfDone() {
+        if (downEof && upEof) {
+            ctx.close();
+            if (up != null) {
+                up.close();
+            }
+        }
+    }
+
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         drop();
@@ -112,6 +149,18 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
                     uctx.close();
                 }
             });
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext uctx, Object evt) {
+            if (evt instanceof io.netty.channel.socket.ChannelInputShutdownEvent) {
+                upEof = true;
+                ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f ->
+                        shutdownOutput(ctx.channel()));
+                closeIfDone();
+                return;
+            }
+            uctx.fireUserEventTriggered(evt);
         }
 
         @Override

@@ -41,6 +41,11 @@ public final class TlsPassthroughHandler extends AbstractSniHandler<Endpoint> {
         if (hostname == null) {
             return null;
         }
+        return choose(sc, bind, hostname);
+    }
+
+    /** The endpoint for a connection to {@code bind} with this host name ({@code *} for TCP), or null. */
+    static Endpoint choose(ServerContext sc, BindKey bind, String hostname) {
         final PortTable port = sc.config().table().port(bind);
         final VirtualHost vh = port == null ? null : port.virtualHost(hostname.toLowerCase(Locale.ROOT));
         if (vh == null || vh.routes().isEmpty() || !(vh.routes().getFirst().action() instanceof RouteAction.Forward f)

@@ -138,7 +138,13 @@ public final class PosternServer implements AutoCloseable {
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler("TLS".equals(protocol) ? new ChannelInitializer<Channel>() {
+                .childHandler("TCP".equals(protocol) ? new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        context.connections().add(ch);
+                        ch.pipeline().addLast(new dev.postern.proxy.l4.TcpRouteHandler(context, key));
+                    }
+                } : "TLS".equals(protocol) ? new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
                         context.connections().add(ch);

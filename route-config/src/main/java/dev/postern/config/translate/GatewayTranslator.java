@@ -161,7 +161,7 @@ public final class GatewayTranslator {
             translateRoute(grpcRouteIn(r));
         }
         for (L4Route r : in.l4Routes()) {
-            if ("TLSRoute".equals(r.kind())) {
+            if ("TLSRoute".equals(r.kind()) || "TCPRoute".equals(r.kind())) {
                 translateRoute(tlsRouteIn(r));
             }
         }
@@ -184,13 +184,14 @@ public final class GatewayTranslator {
     // ---------------------------------------------------------------------------------------------------------
     // Gateways
 
-    private static final Set<String> SERVED_PROTOCOLS = Set.of("HTTP", "HTTPS", "TLS");
+    private static final Set<String> SERVED_PROTOCOLS = Set.of("HTTP", "HTTPS", "TLS", "TCP");
 
     /** The route kinds a listener protocol can carry. */
     private static List<String> routeKinds(String protocol) {
         return switch (protocol) {
             case "HTTP", "HTTPS" -> List.of("HTTPRoute", "GRPCRoute");
             case "TLS" -> List.of("TLSRoute");
+            case "TCP" -> List.of("TCPRoute");
             default -> List.of();
         };
     }
@@ -502,7 +503,10 @@ public final class GatewayTranslator {
         return new RouteIn(r, "httproute", r.parentRefs(), r.hostnames(), rules);
     }
 
-    /** A TLSRoute: one catch-all match per rule, routed by SNI hostname; the backends get the raw TLS stream. */
+    /**
+     * A TLSRoute or TCPRoute: one catch-all match per rule (a TLSRoute is found by SNI hostname, a TCPRoute has
+     * none); the backends get the raw stream.
+     */
     private RouteIn tlsRouteIn(L4Route r) {
         final List<ResolvedRule> rules = new ArrayList<>();
         for (int i = 0; i < r.rules().size(); i++) {
@@ -511,7 +515,7 @@ public final class GatewayTranslator {
             rules.add(resolveRule(r, "spec.rules[" + i + "]", matches, List.of(), rule.backendRefs(), false,
                     RouteAction.Timeouts.NONE, RouteAction.Retry.NONE));
         }
-        return new RouteIn(r, "tlsroute", r.parentRefs(), r.hostnames(), rules);
+        return new RouteIn(r, r.kind().toLowerCase(Locale.ROOT), r.parentRefs(), r.hostnames(), rules);
     }
 
     private RouteIn grpcRouteIn(GRPCRoute r) {

@@ -1,0 +1,34 @@
+package dev.postern.proxy.l4;
+
+import dev.postern.config.runtime.BindKey;
+import dev.postern.config.runtime.Endpoint;
+import dev.postern.proxy.server.ServerContext;
+
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+
+/**
+ * A TCP listener: each connection goes to the TCPRoute attached to the listener, a backend by weight and an
+ * endpoint, through a {@link TcpRelayHandler}. No route or no endpoint closes the connection.
+ */
+public final class TcpRouteHandler extends ChannelInboundHandlerAdapter {
+    private final ServerContext sc;
+    private final BindKey bind;
+
+    /** Creates the handler of one connection on {@code bind}. */
+    public TcpRouteHandler(ServerContext sc, BindKey bind) {
+        this.sc = sc;
+        this.bind = bind;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        final Endpoint ep = TlsPassthroughHandler.choose(sc, bind, "*");
+        if (ep == null) {
+            ctx.close();
+            return;
+        }
+        ctx.pipeline().replace(this, "tcp-relay", new TcpRelayHandler(ep.socketAddress(), sc.transport(),
+                (int) sc.bootstrap().connectTimeout().toMillis()));
+    }
+}
