@@ -113,14 +113,23 @@ public final class RouteTableCompiler {
         }
         final Map<String, VirtualHost> out = new LinkedHashMap<>();
         for (String host : byHost.keySet()) {
-            // Every hostname key that covers this one, most specific first: itself, wildcards by length, then *.
+            // Every hostname key that covers this one, most specific first: itself, the wildcards of its parent
+            // domains from the longest, then *. Found along the host's own labels: no scan of all hostnames.
+            // ("a.b.c" is covered by "*.b.c" and "*.c"; "*.b.c" by "*.c".)
             final List<String> covering = new ArrayList<>();
-            for (String other : byHost.keySet()) {
-                if (covers(other, host)) {
-                    covering.add(other);
+            covering.add(host);
+            if (!host.equals("*")) {
+                final String domain = host.startsWith("*.") ? host.substring(2) : host;
+                for (int dot = domain.indexOf('.'); dot >= 0; dot = domain.indexOf('.', dot + 1)) {
+                    final String wildcard = "*" + domain.substring(dot);
+                    if (byHost.containsKey(wildcard)) {
+                        covering.add(wildcard);
+                    }
+                }
+                if (byHost.containsKey("*")) {
+                    covering.add("*");
                 }
             }
-            covering.sort(Comparator.comparingInt(RouteTableCompiler::specificity).reversed());
             final List<RouteEntry> entries = new ArrayList<>();
             final java.util.Set<RouteModel> added = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
             for (String c : covering) {
@@ -135,25 +144,6 @@ public final class RouteTableCompiler {
             out.put(host, new VirtualHost(host, entries));
         }
         return HostIndex.of(out);
-    }
-
-    /** Ranks hostnames: exact names above wildcards, longer wildcards above shorter, {@code *} last. */
-    private static int specificity(String h) {
-        if (h.equals("*")) {
-            return 0;
-        }
-        return h.startsWith("*.") ? h.length() : 100_000 + h.length();
-    }
-
-    /** Returns true when hostname key {@code a} applies to requests for hostname key {@code b}. */
-    static boolean covers(String a, String b) {
-        if (a.equals(b) || a.equals("*")) {
-            return true;
-        }
-        if (a.startsWith("*.")) {
-            return b.endsWith(a.substring(1)) && !b.equals(a.substring(2));
-        }
-        return false;
     }
 
     private static RouteEntry entry(RouteModel r) {
