@@ -1,29 +1,100 @@
 package dev.postern.config.runtime;
 
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * The routes that apply to one hostname of one listener, in Gateway API precedence order; the first entry
- * whose predicates hold wins. Immutable.
+ * The routes that apply to one hostname of one listener, in Gateway API precedence order; the first entry whose
+ * predicates hold wins. Immutable.
+ *
+ * <p>A large virtual host is indexed by path so that a lookup only evaluates the entries that can match: exact
+ * paths in a map, prefixes in a map keyed by prefix (probed at each segment boundary of the request path), and
+ * the rest (regular expressions) in a list. Each group keeps precedence order, so the answer is the candidate
+ * with the lowest precedence index among each group's first full match. Small virtual hosts are scanned.
  */
 public final class VirtualHost {
+    /** Below this many entries a scan is faster than the index. */
+    private static final int INDEX_THRESHOLD = 8;
+
     private final String hostname;
     private final RouteEntry[] routes;
+    private final Map<String, int[]> exact;
+    private final Map<String, int[]> prefixes;
+    private final int[] others;
 
     /** Builds a virtual host; {@code routes} must already be in precedence order. */
     public VirtualHost(String hostname, List<RouteEntry> routes) {
         this.hostname = hostname;
         this.routes = routes.toArray(RouteEntry[]::new);
+        if (this.routes.length < INDEX_THRESHOLD) {
+            exact = null;
+            prefixes = null;
+            others = null;
+            return;
+        }
+        final Map<String, List<Integer>> ex = new HashMap<>();
+        final Map<String, List<Integer>> px = new HashMap<>();
+        final List<Integer> ot = new ArrayList<>();
+        for (int i = 0; i < this.routes.length; i++) {
+            final RouteEntry r = this.routes[i];
+            switch (r.pathKind()) {
+                case EXACT -> ex.computeIfAbsent(r.pathValue(), k -> new ArrayList<>()).add(i);
+                case PREFIX -> px.computeIfAbsent(r.pathValue(), k -> new ArrayList<>()).add(i);
+                default -> ot.add(i);
+            }
+        }
+        exact = freeze(ex);
+        prefixes = freeze(px);
+        others = ot.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private static Map<String, int[]> freeze(Map<String, List<Integer>> m) {
+        final Map<String, int[]> out = new HashMap<>(m.size() * 2);
+        m.forEach((k, v) -> out.put(k, v.stream().mapToInt(Integer::intValue).toArray()));
+        return out;
     }
 
     /** Returns the first matching entry, or null (404). */
     public RouteEntry match(RequestView req) {
-        for (RouteEntry r : routes) {
-            if (r.matches(req)) {
-                return r;
+        if (exact == null) {
+            for (RouteEntry r : routes) {
+                if (r.matches(req)) {
+                    return r;
+                }
+            }
+            return null;
+        }
+        final String path = req.path();
+        int best = Integer.MAX_VALUE;
+        best = first(exact.get(path), req, best);
+        // Prefix candidates: "/" and every segment boundary of the path ("/a", "/a/b", ...), and the whole path.
+        best = first(prefixes.get("/"), req, best);
+        for (int i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) {
+            best = first(prefixes.get(path.substring(0, i)), req, best);
+        }
+        if (path.length() > 1) {
+            best = first(prefixes.get(path.endsWith("/") ? path.substring(0, path.length() - 1) : path), req, best);
+        }
+        best = first(others, req, best);
+        return best == Integer.MAX_VALUE ? null : routes[best];
+    }
+
+    /** The lowest index in {@code candidates} (sorted) that matches and beats {@code best}, else {@code best}. */
+    private int first(int[] candidates, RequestView req, int best) {
+        if (candidates == null) {
+            return best;
+        }
+        for (int i : candidates) {
+            if (i >= best) {
+                return best;
+            }
+            if (routes[i].matches(req)) {
+                return i;
             }
         }
-        return null;
+        return best;
     }
 
     /** The hostname ({@code *} for the default). */
