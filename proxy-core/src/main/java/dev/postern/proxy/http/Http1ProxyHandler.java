@@ -695,7 +695,9 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 tryTimer = ctx.executor().schedule(() -> onTimeout(true), timeouts.backendRequestMs(),
                         TimeUnit.MILLISECONDS);
             }
-            ch.writeAndFlush(req);
+            // The head goes out with the first part of the body (one write syscall for a small request), unless
+            // the body is already here or will not come.
+            ch.write(req);
             ch.read();
             if (requestDone) {
                 // Another try after the whole request was read: send the kept body again (or the empty end).
@@ -713,7 +715,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                     onContent(c); // each write asks for the next chunk when it completes
                 }
             } else {
-                read();
+                read(); // a bodiless request's empty end is already decoded: head and end leave in one write
             }
         }
 
@@ -782,7 +784,9 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 }
                 up = null;
             }
-            ctx.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
+            // Parts of a response are flushed together: the last part flushes at once, earlier ones when the
+            // upstream read cycle ends (onUpstreamReadComplete), so a small response costs one write syscall.
+            final ChannelFutureListener after = f -> {
                 if (!f.isSuccess()) {
                     ctx.close();
                     return;
@@ -793,7 +797,24 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 } else {
                     u.read();
                 }
-            });
+            };
+            if (last) {
+                ctx.writeAndFlush(msg).addListener(after);
+            } else {
+                ctx.write(msg).addListener(after);
+                unflushed = true;
+            }
+        }
+
+        /** Set when response parts were written but not flushed yet. */
+        private boolean unflushed;
+
+        @Override
+        public void onUpstreamReadComplete() {
+            if (unflushed) {
+                unflushed = false;
+                ctx.flush();
+            }
         }
 
         private boolean upstreamKeepAlive;

@@ -13,6 +13,10 @@ public interface UpstreamListener {
     /** Raw bytes after a protocol switch (101 Switching Protocols). The listener owns the buffer. */
     void onUpstreamBytes(io.netty.buffer.ByteBuf buf);
 
+    /** The upstream read cycle ended: the listener may flush what it wrote downstream. */
+    default void onUpstreamReadComplete() {
+    }
+
     /** The connection closed or failed while this listener owned it. */
     void onUpstreamClosed(Throwable cause);
 }
