@@ -48,7 +48,7 @@ public final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequ
         final FullHttpResponse resp = switch (path) {
             case "/ready" -> server.isReady() ? text(HttpResponseStatus.OK, "LIVE\n")
                     : text(HttpResponseStatus.SERVICE_UNAVAILABLE, "NOT READY\n");
-            case "/config_dump" -> json(ConfigDump.of(snap.table()));
+            case "/config_dump" -> json(dev.postern.config.runtime.TableDump.of(snap.table()));
             case "/status" -> {
                 final List<Object> out = new ArrayList<>();
                 for (ResourceStatus s : snap.statuses()) {

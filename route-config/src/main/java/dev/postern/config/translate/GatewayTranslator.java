@@ -30,6 +30,7 @@ import dev.postern.config.runtime.Endpoint;
 import dev.postern.config.runtime.HeaderMutation;
 import dev.postern.config.runtime.PathModifier;
 import dev.postern.config.runtime.RouteAction;
+import dev.postern.config.runtime.TableDump;
 import dev.postern.config.status.Condition;
 import dev.postern.config.status.ResourceStatus;
 import dev.postern.config.tls.CertificateKeyPair;
@@ -383,7 +384,7 @@ public final class GatewayTranslator {
         final List<String> routeKinds = routeKinds(s.l.protocol());
         if (kinds.isEmpty()) {
             for (String k : routeKinds) {
-                s.supportedKinds.add(Map.of("group", GW_GROUP, "kind", k));
+                s.supportedKinds.add(TableDump.ordered("group", GW_GROUP, "kind", k));
                 s.allowedKinds.add(k);
             }
             return;
@@ -392,7 +393,7 @@ public final class GatewayTranslator {
         for (Gateway.RouteGroupKind k : kinds) {
             if (GW_GROUP.equals(k.group()) && routeKinds.contains(k.kind())) {
                 if (s.allowedKinds.add(k.kind())) {
-                    s.supportedKinds.add(Map.of("group", GW_GROUP, "kind", k.kind()));
+                    s.supportedKinds.add(TableDump.ordered("group", GW_GROUP, "kind", k.kind()));
                 }
             } else {
                 invalid = true;
@@ -439,7 +440,7 @@ public final class GatewayTranslator {
         final List<Object> addrs = new ArrayList<>();
         if (!st.listeners.isEmpty()) {
             for (String a : st.listeners.getFirst().addresses) {
-                addrs.add(Map.of("type", "IPAddress", "value", a));
+                addrs.add(TableDump.ordered("type", "IPAddress", "value", a));
             }
         }
         final Condition accepted;

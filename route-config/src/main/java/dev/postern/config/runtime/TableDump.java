@@ -1,14 +1,5 @@
-package dev.postern.proxy.admin;
+package dev.postern.config.runtime;
 
-import dev.postern.config.runtime.Backend;
-import dev.postern.config.runtime.BindKey;
-import dev.postern.config.runtime.Endpoint;
-import dev.postern.config.runtime.ListenerRoutes;
-import dev.postern.config.runtime.PortTable;
-import dev.postern.config.runtime.RouteAction;
-import dev.postern.config.runtime.RouteEntry;
-import dev.postern.config.runtime.RouteTable;
-import dev.postern.config.runtime.VirtualHost;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -16,11 +7,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A readable, JSON-shaped dump of a compiled route table, for {@code /config_dump} and golden files. Holds no
- * secrets today; when TLS arrives, key material is never dumped.
+ * A readable, JSON-shaped dump of a compiled route table, for {@code /config_dump} and golden files. Key
+ * material is never dumped: a TLS socket lists its certificates by source and DNS names only.
  */
-public final class ConfigDump {
-    private ConfigDump() {
+public final class TableDump {
+    private TableDump() {
     }
 
     /** Dumps a table as plain maps and lists. */
@@ -38,6 +29,12 @@ public final class ConfigDump {
     private static Map<String, Object> port(PortTable p) {
         final Map<String, Object> m = new LinkedHashMap<>();
         m.put("protocol", p.protocol());
+        if (p.tls() != null) {
+            final Map<String, Object> certs = new LinkedHashMap<>();
+            p.tls().listeners().entries().forEach((h, l) -> certs.put(h, l.certificates().stream()
+                    .map(c -> c.source() + " " + c.dnsNames()).toList()));
+            m.put("certificates", certs);
+        }
         final Map<String, Object> ls = new LinkedHashMap<>();
         for (Map.Entry<String, ListenerRoutes> e : p.listeners().entries().entrySet()) {
             final Map<String, Object> l = new LinkedHashMap<>();
@@ -60,10 +57,19 @@ public final class ConfigDump {
         return m;
     }
 
+    /** An insertion-ordered map from key/value pairs: dumps must be stable from run to run. */
+    public static Map<String, Object> ordered(Object... kv) {
+        final Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return m;
+    }
+
     private static Object action(RouteAction a) {
         return switch (a) {
-            case RouteAction.Direct d -> Map.of("direct", d.status(), "reason", d.reason());
-            case RouteAction.Redirect r -> Map.of("redirect", r.statusCode(), "scheme", String.valueOf(r.scheme()),
+            case RouteAction.Direct d -> ordered("direct", d.status(), "reason", d.reason());
+            case RouteAction.Redirect r -> ordered("redirect", r.statusCode(), "scheme", String.valueOf(r.scheme()),
                     "hostname", String.valueOf(r.hostname()), "port", String.valueOf(r.port()));
             case RouteAction.Forward f -> {
                 final List<Object> bs = new ArrayList<>();
@@ -77,7 +83,8 @@ public final class ConfigDump {
                         case Backend.Forward c -> {
                             b.put("cluster", c.cluster().name());
                             b.put("protocol", c.cluster().protocol().name());
-                            b.put("endpoints", c.cluster().endpoints().stream().map(Endpoint::toString).toList());
+                            b.put("endpoints", new ArrayList<>(c.cluster().endpoints().stream().map(Endpoint::toString)
+                            .toList()));
                         }
                         case Backend.Invalid inv -> {
                             b.put("invalid", inv.reason());
@@ -86,7 +93,7 @@ public final class ConfigDump {
                     }
                     bs.add(b);
                 }
-                yield Map.of("forward", bs);
+                yield ordered("forward", bs);
             }
         };
     }
