@@ -276,6 +276,17 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         /** Retained copies of the request body for retries; null when there is no retry policy or too much body. */
         private java.util.ArrayList<HttpContent> replay;
         private long replayBytes;
+        /** The endpoint of the current try. */
+        private Endpoint endpoint;
+
+        /** Feeds passive outlier detection with the current try's outcome. */
+        private void outcome(boolean failure) {
+            if (endpoint != null && cluster != null && sc.loop(ctx.channel().eventLoop()).outcome(cluster, endpoint,
+                    failure)) {
+                sc.metrics().onError("ejection");
+            }
+        }
+
         /** Some of the request (even its empty end) has been written to an upstream. */
         private boolean forwardedAny;
         /** The allowed CORS origin of an actual (not preflight) request, added to the response; else null. */
@@ -471,8 +482,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             final ServerContext.LoopState loop = sc.loop(ctx.channel().eventLoop());
-            final Endpoint ep = cluster.endpoints().get(loop.nextIndex(cluster.name(),
-                    cluster.endpoints().size()));
+            final Endpoint ep = loop.pick(cluster);
+            endpoint = ep;
             poolKey = new PoolKey(ep.socketAddress(), cluster.protocol());
             loop.pool().acquire(poolKey, this, this);
         }
@@ -724,6 +735,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             if (finished) {
                 return;
             }
+            outcome(true);
             if (canRetry()) {
                 retryLater();
                 return;
@@ -758,6 +770,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                     u.read();
                     return;
                 }
+                outcome(resp.status().code() >= 500);
                 if (retry.retriable(resp.status().code()) && canRetry()) {
                     ReferenceCountUtil.release(msg);
                     retryLater(); // the rest of this response is never read: the connection is closed
@@ -949,6 +962,9 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             if (responseStarted) {
                 ctx.close(); // cannot tell the client anything better mid-response (or the tunnel ended)
                 return;
+            }
+            if (!reusedConnection) {
+                outcome(true); // a fresh connection reset before any response: the endpoint failed
             }
             if (reusedConnection && !bodyForwarded && !requestHasBody) {
                 // A pooled connection the peer had closed: try once more on another, without a client-visible error.

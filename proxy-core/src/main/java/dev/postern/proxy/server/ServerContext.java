@@ -89,6 +89,80 @@ public final class ServerContext {
             return pool;
         }
 
+        /** Passive health of the endpoints this loop has used (Envoy's outlier detection, per loop). */
+        private final Map<java.net.InetSocketAddress, Health> health = new HashMap<>();
+
+        /** Consecutive failures and ejection state of one endpoint. */
+        private static final class Health {
+            int consecutiveFailures;
+            int ejections;
+            long ejectedUntil;
+        }
+
+        /** Envoy's outlier-detection defaults. */
+        static final int CONSECUTIVE_FAILURES = 5;
+        static final long BASE_EJECTION_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        static final int MAX_EJECTION_PERCENT = 10;
+
+        /**
+         * Picks the next endpoint round-robin, skipping endpoints this loop has ejected (all ejected: round-robin
+         * over all of them).
+         */
+        public dev.postern.config.runtime.Endpoint pick(dev.postern.config.runtime.Cluster cluster) {
+            final java.util.List<dev.postern.config.runtime.Endpoint> eps = cluster.endpoints();
+            final int n = eps.size();
+            final long now = System.nanoTime();
+            for (int tries = 0; tries < n; tries++) {
+                final dev.postern.config.runtime.Endpoint ep = eps.get(nextIndex(cluster.name(), n));
+                final Health h = health.get(ep.socketAddress());
+                if (h == null || h.ejectedUntil - now <= 0) {
+                    return ep;
+                }
+            }
+            return eps.get(nextIndex(cluster.name(), n));
+        }
+
+        /**
+         * Records the outcome of a try: a 5xx, a connect failure or a reset counts as a failure; five in a row eject
+         * the endpoint for 30 s times its ejection count, unless more than 10 % of the cluster (at least one
+         * endpoint) is ejected already.
+         *
+         * @return true when this outcome ejected the endpoint
+         */
+        public boolean outcome(dev.postern.config.runtime.Cluster cluster, dev.postern.config.runtime.Endpoint ep,
+                               boolean failure) {
+            Health h = health.get(ep.socketAddress());
+            if (!failure) {
+                if (h != null) {
+                    h.consecutiveFailures = 0;
+                }
+                return false;
+            }
+            if (h == null) {
+                h = new Health();
+                health.put(ep.socketAddress(), h);
+            }
+            if (++h.consecutiveFailures < CONSECUTIVE_FAILURES) {
+                return false;
+            }
+            final long now = System.nanoTime();
+            int ejected = 0;
+            for (dev.postern.config.runtime.Endpoint e : cluster.endpoints()) {
+                final Health o = health.get(e.socketAddress());
+                if (o != null && o.ejectedUntil - now > 0) {
+                    ejected++;
+                }
+            }
+            final int max = Math.max(1, cluster.endpoints().size() * MAX_EJECTION_PERCENT / 100);
+            if (ejected >= max) {
+                return false;
+            }
+            h.ejections++;
+            h.consecutiveFailures = 0;
+            h.ejectedUntil = now + BASE_EJECTION_NANOS * h.ejections;
+            return true;
+        }
+
         /** The next round-robin index for a cluster of {@code size} endpoints. */
         public int nextIndex(String cluster, int size) {
             final int[] c = cursors.computeIfAbsent(cluster, k -> new int[] {
