@@ -235,14 +235,7 @@ public final class ConformanceClient implements AutoCloseable {
         if (status != null) {
             code = Integer.parseInt(status);
         } else {
-            code = switch (r.status()) {
-                case 400 -> 13;
-                case 401 -> 16;
-                case 403 -> 7;
-                case 404 -> 12;
-                case 429, 502, 503, 504 -> 14;
-                default -> 2;
-            };
+            code = dev.postern.proxy.http.LocalReplies.grpcStatus(r.status());
         }
         final byte[] body = r.body();
         final byte[] message = body.length >= 5 ? java.util.Arrays.copyOfRange(body, 5, body.length) : new byte[0];

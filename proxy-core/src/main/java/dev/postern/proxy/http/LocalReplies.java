@@ -35,8 +35,8 @@ public final class LocalReplies {
         return r;
     }
 
-    /** https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md */
-    static int grpcStatus(int http) {
+    /** The gRPC status for an HTTP status (gRPC's http-grpc-status-mapping), used when no grpc-status came. */
+    public static int grpcStatus(int http) {
         return switch (http) {
             case 400 -> 13;
             case 401 -> 16;
