@@ -358,14 +358,25 @@ public final class RouteCorpus {
     /**
      * Writes a corpus directory for the load harness.
      *
-     * <p>{@code RouteCorpus DIR ROUTES GATEWAY_ADDRESS PORT UPSTREAM_ADDRESS UPSTREAM_PORT}
+     * <p>{@code RouteCorpus DIR ROUTES GATEWAY_ADDRESS PORT UPSTREAM_ADDRESS UPSTREAM_PORT [--no-gateway-class]};
+     * the last flag leaves the GatewayClass out, for a directory that already defines it.
      */
     public static void main(String[] args) throws IOException {
-        if (args.length != 6) {
-            System.err.println("usage: RouteCorpus DIR ROUTES GATEWAY_ADDRESS PORT UPSTREAM_ADDRESS UPSTREAM_PORT");
+        if (args.length < 6 || args.length > 7 || (args.length == 7 && !args[6].equals("--no-gateway-class"))) {
+            System.err.println("usage: RouteCorpus DIR ROUTES GATEWAY_ADDRESS PORT UPSTREAM_ADDRESS UPSTREAM_PORT"
+                    + " [--no-gateway-class]");
             System.exit(2);
         }
-        of(Integer.parseInt(args[1]), args[2], Integer.parseInt(args[3]), args[4], Integer.parseInt(args[5]))
-                .writeTo(Path.of(args[0]));
+        final RouteCorpus c = of(Integer.parseInt(args[1]), args[2], Integer.parseInt(args[3]), args[4],
+                Integer.parseInt(args[5]));
+        final Path dir = Path.of(args[0]);
+        Files.createDirectories(dir);
+        for (Map.Entry<String, String> e : c.files().entrySet()) {
+            String text = e.getValue();
+            if (args.length == 7 && e.getKey().equals("gateway.yaml")) {
+                text = text.substring(text.indexOf("---\n") + 4); // the GatewayClass is the first document
+            }
+            Files.writeString(dir.resolve("corpus-" + e.getKey()), text);
+        }
     }
 }

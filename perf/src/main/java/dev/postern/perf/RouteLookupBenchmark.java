@@ -29,7 +29,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * median and tail per lookup (each sample includes about 20 ns of timer overhead).
  */
 @State(Scope.Thread)
-@BenchmarkMode({Mode.AverageTime, Mode.SampleTime})
+@BenchmarkMode(Mode.SampleTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
