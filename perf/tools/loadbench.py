@@ -57,8 +57,9 @@ SCENARIOS = [
     Scenario("h1-ka", "HTTP/1.1 keep-alive, small responses, 64 connections", "wrk", "h1", 64),
     Scenario("h1-close", "HTTP/1.1, a new connection per request, 32 connections", "wrk", "h1", 32, close=True),
     Scenario("https-ka", "HTTPS (HTTP/1.1) keep-alive, small responses, 64 connections", "wrk", "tls", 64),
-    Scenario("tls-new", "HTTPS, a new TLS connection (full handshake) per request, 32 connections", "wrk", "tls",
-             32, close=True),
+    Scenario("tls-new", "HTTPS, a new TLS connection per request (full handshakes: h2load opens each connection "
+             "with a fresh session), 500 connections/s offered, one HTTP/1.1 request each", "h2load-conn", "tls", 0,
+             rps=500),
     Scenario("h2-tls", "HTTP/2 over TLS, 4 connections × 16 streams", "h2load", "tls", 4, streams=16),
     Scenario("h2c", "h2c (prior knowledge), 4 connections × 16 streams", "h2load", "h2c", 4, streams=16),
     Scenario("body-1m", "HTTP/1.1 keep-alive, 1 MiB responses, 8 connections", "wrk", "h1", 8, path="/1m"),
@@ -94,17 +95,35 @@ def proc_tree(pid):
     return out
 
 
-def cpu_seconds(pids):
-    """utime + stime of each process (all its threads, dead ones included), in seconds."""
-    ticks = 0
+def cpu_split(pids):
+    """(utime, stime) summed over the processes (all their threads, dead ones included), in seconds."""
+    user = system = 0
     for p in pids:
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+            user += int(fields[11])  # utime: field 14 of stat
+            system += int(fields[12])  # stime: field 15
         except (OSError, IndexError, ValueError):
             pass
-    return ticks / CLK_TCK
+    return user / CLK_TCK, system / CLK_TCK
+
+
+def cpu_seconds(pids):
+    return sum(cpu_split(pids))
+
+
+def cores_busy(cpus):
+    """Busy seconds (everything but idle and iowait) of the given CPUs, from /proc/stat."""
+    want = {f"cpu{c}" for c in cpus}
+    busy = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            parts = line.split()
+            if parts[0] in want:
+                v = [int(x) for x in parts[1:]]
+                busy += sum(v[:8]) - v[3] - v[4]  # user nice system idle iowait irq softirq steal
+    return busy / CLK_TCK
 
 
 def rss_mib(pids):
@@ -223,6 +242,13 @@ error_log {dir}/error.log warn;
 worker_rlimit_nofile 16384;
 events {{ worker_connections 8192; }}
 """
+# TLS as the other targets negotiate it: TLS 1.2 and 1.3 (nginx 1.22 leaves 1.3 out by default), TLS 1.3 suites in
+# BoringSSL's order (Postern), which the server picks.
+TLS13_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+NGINX_TLS = f"""    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers on;
+    ssl_conf_command Ciphersuites {TLS13_SUITES};
+"""
 NGINX_TEMP = """  client_body_temp_path {dir}/tmp/body;
   proxy_temp_path {dir}/tmp/proxy;
   fastcgi_temp_path {dir}/tmp/fastcgi;
@@ -244,7 +270,7 @@ def upstream_conf(d, ports, crt, key):
     listen 127.0.0.2:{ports['up_h2c']} http2 backlog=4096;
     ssl_certificate {crt};
     ssl_certificate_key {key};
-    location / {{ default_type text/plain; return 200 "{SMALL_BODY.rstrip()}\\n"; }}
+{NGINX_TLS}    location / {{ default_type text/plain; return 200 "{SMALL_BODY.rstrip()}\\n"; }}
     location = /1m {{ root {d}/www; default_type application/octet-stream; }}
   }}
 }}
@@ -268,7 +294,7 @@ def nginx_conf(d, ports, crt, key):
     listen 127.0.0.1:{ports['nginx_h2c']} http2 backlog=4096;
     ssl_certificate {crt};
     ssl_certificate_key {key};
-    location / {{
+{NGINX_TLS}    location / {{
       proxy_pass http://up;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -288,6 +314,8 @@ def haproxy_conf(ports, bundle):
   nbthread 1
   maxconn 8000
   tune.ssl.default-dh-param 2048
+  ssl-default-bind-options ssl-min-ver TLSv1.2
+  ssl-default-bind-ciphersuites {TLS13_SUITES}
 
 defaults
   mode http
@@ -601,6 +629,10 @@ class Harness:
         if s.tool == "h2load":
             return ["h2load", "-t1", f"-c{s.conns}", f"-m{s.streams}", f"-D{duration}", f"--log-file={log_file}",
                     url]
+        if s.tool == "h2load-conn":
+            n = s.rps * duration
+            return ["h2load", "--h1", "-t1", f"-c{n}", f"-n{n}", f"-r{max(1, s.rps // 10)}", "--rate-period=100ms",
+                    f"--log-file={log_file}", url]
         if s.tool == "h2load-rate":
             per = max(1, s.rps // s.conns)
             return ["h2load", "--h1", "-t1", f"-c{s.conns}", f"--rps={per}", f"-D{duration}",
@@ -619,7 +651,11 @@ class Harness:
         name = self.target_procs(t)
         pids = self.procs.pids(name)
         up_pids = self.procs.pids("upstream")
-        c0, u0 = cpu_seconds(pids), cpu_seconds(up_pids)
+        proxy_cpus = [int(c) for c in self.a.proxy_cpus.split(",")]
+        ours = [p for n in self.procs.procs if n in PROXIES or n.startswith("postern") for p in self.procs.pids(n)]
+        (cu0, cs0), u0 = cpu_split(pids), cpu_seconds(up_pids)
+        c0 = cu0 + cs0
+        b0, o0 = cores_busy(proxy_cpus), cpu_seconds(ours)
         t0 = time.monotonic()
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
@@ -628,12 +664,19 @@ class Harness:
             out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
             raise RuntimeError(f"{s.id} against {t} did not stop in time:\n{out}")
         wall = time.monotonic() - t0
-        c1, u1 = cpu_seconds(pids), cpu_seconds(up_pids)
+        (cu1, cs1), u1 = cpu_split(pids), cpu_seconds(up_pids)
+        c1 = cu1 + cs1
+        # CPU used on the proxy core by anything but the proxies (another job on a shared machine, kernel threads).
+        foreign = max(0.0, (cores_busy(proxy_cpus) - b0) - (cpu_seconds(ours) - o0)) / wall
         r = parse_wrk(out) if s.tool == "wrk" else parse_h2load(out, log_file)
+        if s.tool == "h2load-conn":
+            r["rps"] = r["requests"] / wall  # the run's length is set by the offered rate, not by -D
         r.update(scenario=s.id, target=t, round=rnd, wall_s=wall, proxy_cpu_s=None if t == "direct" else c1 - c0,
-                 upstream_cpu_s=u1 - u0, rss_mib=rss_mib(pids))
+                 upstream_cpu_s=u1 - u0, rss_mib=rss_mib(pids), foreign_proxy_core=foreign)
         if t != "direct" and r["requests"] > 0:
             r["cpu_us_per_req"] = (c1 - c0) / r["requests"] * 1e6
+            r["user_us_per_req"] = (cu1 - cu0) / r["requests"] * 1e6
+            r["sys_us_per_req"] = (cs1 - cs0) / r["requests"] * 1e6
             r["proxy_core_util"] = (c1 - c0) / wall
         else:
             r["cpu_us_per_req"] = None
@@ -642,17 +685,24 @@ class Harness:
         self.results.append(r)
         cpu = f"{r['cpu_us_per_req']:7.1f} µs/req CPU" if r["cpu_us_per_req"] is not None else " " * 19
         print(f"  {s.id:10s} round {rnd} {LABEL[t]:8s} {r['rps']:10.0f} req/s  p50 {fmt_ms(r['p50_ms']):>8s}  "
-              f"p99 {fmt_ms(r['p99_ms']):>8s}  {cpu}  errors {r['socket_errors']}+{r['non2xx']}", flush=True)
+              f"p99 {fmt_ms(r['p99_ms']):>8s}  {cpu}  errors {r['socket_errors']}+{r['non2xx']}  "
+              f"other load on proxy core {foreign * 100:.0f}%", flush=True)
         return r
 
+    # Share of the warm-up per code path. Postern's JIT, on its one core, needs tens of seconds of load per path
+    # (h2c took about 30 s to reach its steady CPU per request when this was written).
+    WARM = (("h1-ka", 0.35), ("https-ka", 0.2), ("h2-tls", 0.15), ("h2c", 0.15), ("body-1m", 0.1), ("h1-close", 0.05))
+
     def warm_up(self):
-        s = SCENARIOS[0]
-        print(f"warm-up: {self.a.warmup} s of h1-ka, HTTPS and h2 per target", flush=True)
-        for t in TARGETS:
-            for sc in (s, next(x for x in SCENARIOS if x.id == "h2-tls"), next(x for x in SCENARIOS if x.id == "https-ka")):
-                subprocess.run(["taskset", "-c", self.a.load_cpus] + self.load_cmd(sc, t, max(1, self.a.warmup // 3),
-                                                                                   "/dev/null"),
-                               capture_output=True, timeout=self.a.warmup + 30)
+        targets = [t for t in self.a.targets if self.a.warm_all or t == "postern"]
+        print(f"warm-up: {self.a.warmup} s per target ({', '.join(LABEL[t] for t in targets)}) over "
+              + ", ".join(f"{sid} {int(share * 100)}%" for sid, share in self.WARM), flush=True)
+        for t in targets:
+            for sid, share in self.WARM:
+                sc = next(x for x in SCENARIOS if x.id == sid)
+                secs = max(1, int(round(self.a.warmup * share)))
+                subprocess.run(["taskset", "-c", self.a.load_cpus] + self.load_cmd(sc, t, secs, "/dev/null"),
+                               capture_output=True, timeout=secs + 30)
 
     def run_scenarios(self):
         chosen = [s for s in SCENARIOS if s.id in self.a.scenarios]
@@ -661,7 +711,7 @@ class Harness:
             for rnd in range(1, self.a.rounds + 1):
                 for t in self.a.targets:
                     self.run_once(s, t, rnd, self.a.duration)
-                    time.sleep(0.5)
+                    time.sleep(0.2)
 
     # -- Postern-only scenarios ------------------------------------------------------------------------------
     def churn(self):
@@ -779,7 +829,10 @@ spec:
         c.close()
         if st != 200:
             raise RuntimeError(f"corpus route answered {st}")
-        s = SCENARIOS[0]
+        # The same warm-up share as the main Postern got for h1-ka, then the measured run.
+        warm = max(5, int(self.a.warmup * self.WARM[0][1]))
+        subprocess.run(["taskset", "-c", self.a.load_cpus, "wrk", "-t1", "-c64", f"-d{warm}s",
+                        self.urls["postern10k"]["h1"] + "/"], capture_output=True, timeout=warm + 30)
         c0 = cpu_seconds(pids)
         cmd = ["taskset", "-c", self.a.load_cpus, "wrk", "-t1", "-c64", f"-d{self.a.duration}s", "--latency",
                self.urls["postern10k"]["h1"] + "/"]
@@ -805,7 +858,8 @@ spec:
                     v = [r[k] for r in runs if r.get(k) is not None]
                     return statistics.median(v) if v else None
                 agg[(s.id, t)] = {k: med(k) for k in ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "rss_mib",
-                                                      "bytes_per_s", "proxy_core_util")}
+                                                      "bytes_per_s", "proxy_core_util", "user_us_per_req",
+                                                      "sys_us_per_req")}
                 agg[(s.id, t)]["errors"] = sum(r["socket_errors"] + r["non2xx"] for r in runs)
                 agg[(s.id, t)]["rounds"] = len(runs)
                 agg[(s.id, t)]["tls"] = next((r.get("tls") for r in runs if r.get("tls")), "")
@@ -833,7 +887,14 @@ def render(h, agg, started, command):
     lines.append("## Load: Postern vs HAProxy vs nginx vs direct\n")
     lines.append(f"{started}, `{command}`: {a.rounds} interleaved round(s) of {a.duration} s per scenario and "
                  f"target, medians shown.\n")
-    lines.append(resultsmd.machine(a.java) + "\n")
+    lines.append(resultsmd.machine(a.java))
+    foreign = [r.get("foreign_proxy_core", 0) for r in h.results]
+    if foreign:
+        lines.append(f"- Other load: load average {h.loadavg[0]} at the start, {h.loadavg[1]} at the end; CPU time "
+                     f"taken on the proxy core by processes other than the proxies during the runs: median "
+                     f"{statistics.median(foreign) * 100:.0f}%, max {max(foreign) * 100:.0f}% (a shared machine "
+                     f"makes the req/s noisy; CPU per request is measured per process)")
+    lines.append("")
     hv = resultsmd.sh("haproxy -v | head -n1 | cut -d' ' -f1-3")
     nv = resultsmd.sh("nginx -v 2>&1 | cut -d: -f2").strip()
     wv = resultsmd.sh("wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2")
@@ -903,6 +964,28 @@ def render(h, agg, started, command):
         lines += goals
         lines.append("")
 
+    # Side by side.
+    lines.append("### Postern vs the peers: proxy CPU per request (user + system), ratios\n")
+    lines.append("| scenario | Postern µs | HAProxy µs | nginx µs | Postern ÷ HAProxy | Postern ÷ nginx | "
+                 "×direct: Postern / HAProxy / nginx |")
+    lines.append("|---|---|---|---|---|---|---|")
+
+    def cpu_cell(sid, t):
+        v = agg.get((sid, t))
+        if not v or v["cpu_us_per_req"] is None:
+            return "—"
+        return f"{v['cpu_us_per_req']:.1f} ({v['user_us_per_req']:.1f} + {v['sys_us_per_req']:.1f})"
+
+    for s in chosen:
+        if (s.id, "postern") not in agg:
+            continue
+        d = g(s.id, "direct", "rps")
+        xd = " / ".join(ratio(g(s.id, t, "rps"), d) for t in PROXIES)
+        lines.append(f"| {s.id} | {cpu_cell(s.id, 'postern')} | {cpu_cell(s.id, 'haproxy')} | "
+                     f"{cpu_cell(s.id, 'nginx')} | {ratio(g(s.id, 'postern'), g(s.id, 'haproxy'))} | "
+                     f"{ratio(g(s.id, 'postern'), g(s.id, 'nginx'))} | {xd} |")
+    lines.append("")
+
     # Per scenario.
     lines.append("### All scenarios\n")
     lines.append("| scenario | target | req/s | ×direct | p50 | p99 | CPU µs/req | CPU ÷ HAProxy | CPU ÷ nginx "
@@ -959,8 +1042,8 @@ def render(h, agg, started, command):
         r = h.extra["routes"]
         lines.append(f"### Postern with {r['routes']:,} HTTPRoutes loaded\n")
         lines.append(f"perf's route corpus on a second listener, plus the bench route: ready {r['ready_s']:.1f} s "
-                     f"after start, RSS {r['rss_idle_mib']:.0f} MiB idle and {r['rss_mib']:.0f} MiB after "
-                     f"{a.duration} s of h1-ka ({r['rps']:,.0f} req/s, {r['cpu_us_per_req']:.1f} µs CPU per "
+                     f"after start, RSS {r['rss_idle_mib']:.0f} MiB idle and {r['rss_mib']:.0f} MiB after a "
+                     f"warm-up and {a.duration} s of h1-ka on the bench route ({r['rps']:,.0f} req/s, {r['cpu_us_per_req']:.1f} µs CPU per "
                      f"request).\n")
 
     lines.append("### Exact commands\n")
@@ -993,7 +1076,8 @@ def main():
     ap.add_argument("--load-cpus", default="1")
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--warmup", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=60)
+    ap.add_argument("--warm-all", type=int, default=1, help="1: warm every target; 0: Postern only (JIT)")
     ap.add_argument("--scenarios", default=",".join(s.id for s in SCENARIOS) + ",churn,routes")
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--routes-rss", type=int, default=10000)
@@ -1011,6 +1095,7 @@ def main():
     os.sched_setaffinity(0, {int(c) for c in a.load_cpus.split(",")})
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     h = Harness(a)
+    h.loadavg = [open("/proc/loadavg").read().split()[0], None]
     try:
         h.setup()
         h.started_commands = {n: h.procs.command(n) for n in ("upstream", "postern", "haproxy", "nginx")}
@@ -1024,6 +1109,7 @@ def main():
         for name in ("postern", "haproxy", "nginx", "upstream"):
             if name in h.procs.procs and not h.procs.alive(name):
                 h.notes.append(f"{name} exited during the run; see its log in the work directory")
+        h.loadavg[1] = open("/proc/loadavg").read().split()[0]
         text = render(h, agg, started, a.command)
         with open(a.json, "w") as f:
             json.dump({"started": started, "command": a.command, "runs": h.results, "extra": h.extra,
