@@ -1,0 +1,1124 @@
+#!/usr/bin/env python3
+"""The side-by-side load harness behind perf/run: Postern, HAProxy, nginx and a direct baseline, on loopback.
+
+Started by perf/run, which checks the prerequisites, builds the jars, and kills every PID this driver records in
+WORK/pids when it exits. This driver:
+
+  1. generates a certificate (ECDSA P-256, openssl) and the configs: a fast upstream (nginx, one worker), Postern
+     (a Gateway API directory and a bootstrap file), HAProxy and nginx as peers, configured equivalently;
+  2. starts them: the proxies pinned to the proxy core(s), the upstream and the load generators to the others;
+  3. checks every target answers every protocol correctly, warms every target up the same way;
+  4. runs each scenario in interleaved rounds (target A, B, C, D, then again), reading each proxy's CPU time
+     from /proc/<pid>/stat before and after, and its RSS;
+  5. runs the Postern-only scenarios (route churn, 10,000 routes loaded);
+  6. writes the load section of perf/RESULTS.md and the raw results as JSON.
+
+Every child runs under a timeout and is stopped by PID at the end.
+"""
+import argparse
+import base64
+import datetime
+import http.client
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import resultsmd  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SMALL_BODY = "postern perf: small response body, sixty-four bytes of text....\n"
+assert len(SMALL_BODY) == 64
+MIB = 1 << 20
+TARGETS = ("postern", "haproxy", "nginx", "direct")
+PROXIES = ("postern", "haproxy", "nginx")
+LABEL = {"postern": "Postern", "haproxy": "HAProxy", "nginx": "nginx", "direct": "direct"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Scenarios
+
+class Scenario:
+    def __init__(self, sid, title, tool, proto, conns, path="/", close=False, streams=1, rps=0, group="main"):
+        self.id, self.title, self.tool, self.proto, self.conns = sid, title, tool, proto, conns
+        self.path, self.close, self.streams, self.rps, self.group = path, close, streams, rps, group
+
+
+SCENARIOS = [
+    Scenario("h1-ka", "HTTP/1.1 keep-alive, small responses, 64 connections", "wrk", "h1", 64),
+    Scenario("h1-close", "HTTP/1.1, a new connection per request, 32 connections", "wrk", "h1", 32, close=True),
+    Scenario("https-ka", "HTTPS (HTTP/1.1) keep-alive, small responses, 64 connections", "wrk", "tls", 64),
+    Scenario("tls-new", "HTTPS, a new TLS connection per request (full handshakes: h2load opens each connection "
+             "with a fresh session), 500 connections/s offered, one HTTP/1.1 request each", "h2load-conn", "tls", 0,
+             rps=500),
+    Scenario("h2-tls", "HTTP/2 over TLS, 4 connections × 16 streams", "h2load", "tls", 4, streams=16),
+    Scenario("h2c", "h2c (prior knowledge), 4 connections × 16 streams", "h2load", "h2c", 4, streams=16),
+    Scenario("body-1m", "HTTP/1.1 keep-alive, 1 MiB responses, 8 connections", "wrk", "h1", 8, path="/1m"),
+    Scenario("p99-10k", "HTTP/1.1 keep-alive at a fixed 10,000 req/s offered (50 connections × 200/s): latency",
+             "h2load-rate", "h1", 50, rps=10000),
+    Scenario("scale-1", "HTTP/1.1 keep-alive, 1 connection", "wrk", "h1", 1, group="scale"),
+    Scenario("scale-16", "HTTP/1.1 keep-alive, 16 connections", "wrk", "h1", 16, group="scale"),
+    Scenario("scale-256", "HTTP/1.1 keep-alive, 256 connections", "wrk", "h1", 256, group="scale"),
+    Scenario("scale-512", "HTTP/1.1 keep-alive, 512 connections", "wrk", "h1", 512, group="scale"),
+]
+SCALING = [("1", "scale-1"), ("16", "scale-16"), ("64", "h1-ka"), ("256", "scale-256"), ("512", "scale-512")]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Processes
+
+def proc_tree(pid):
+    """The pid and all its descendants (nginx: master and workers)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_split(pids):
+    """(utime, stime) summed over the processes (all their threads, dead ones included), in seconds."""
+    user = system = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            user += int(fields[11])  # utime: field 14 of stat
+            system += int(fields[12])  # stime: field 15
+        except (OSError, IndexError, ValueError):
+            pass
+    return user / CLK_TCK, system / CLK_TCK
+
+
+def cpu_seconds(pids):
+    return sum(cpu_split(pids))
+
+
+def cores_busy(cpus):
+    """Busy seconds (everything but idle and iowait) of the given CPUs, from /proc/stat."""
+    want = {f"cpu{c}" for c in cpus}
+    busy = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            parts = line.split()
+            if parts[0] in want:
+                v = [int(x) for x in parts[1:]]
+                busy += sum(v[:8]) - v[3] - v[4]  # user nice system idle iowait irq softirq steal
+    return busy / CLK_TCK
+
+
+def rss_mib(pids):
+    kb = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        kb += int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+    return kb / 1024.0
+
+
+class Processes:
+    """Starts processes, records each PID in WORK/pids at once (perf/run's trap kills them), stops them by PID."""
+
+    def __init__(self, work):
+        self.work = work
+        self.procs = {}
+        self.pidfile = os.path.join(work, "pids")
+
+    def start(self, name, cmd, cpus, env=None):
+        log = open(os.path.join(self.work, f"{name}.log"), "w")
+        full = ["taskset", "-c", cpus] + cmd
+        log.write("$ " + " ".join(shlex.quote(c) for c in full) + "\n")
+        log.flush()
+        p = subprocess.Popen(full, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             env=env, start_new_session=True)
+        with open(self.pidfile, "a") as f:
+            f.write(f"{p.pid}\n")
+        self.procs[name] = (p, " ".join(shlex.quote(c) for c in full))
+        return p
+
+    def pids(self, name):
+        return proc_tree(self.procs[name][0].pid)
+
+    def command(self, name):
+        return self.procs[name][1]
+
+    def alive(self, name):
+        return self.procs[name][0].poll() is None
+
+    def stop(self, name):
+        p, _ = self.procs.pop(name)
+        if p.poll() is None:
+            tree = proc_tree(p.pid)
+            for pid in tree:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                for pid in tree:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                p.wait(timeout=5)
+
+    def stop_all(self):
+        for name in list(self.procs):
+            self.stop(name)
+
+
+def free_port(addr):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((addr, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(what, fn, timeout):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if fn():
+                return
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last = e
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} not ready after {timeout} s (last error: {last})")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Configs
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def make_cert(work):
+    d = os.path.join(work, "tls")
+    os.makedirs(d, exist_ok=True)
+    key, crt = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=bench.example.com",
+                    "-addext", "subjectAltName=DNS:bench.example.com,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=30)
+    bundle = os.path.join(d, "bundle.pem")
+    write(bundle, open(crt).read() + open(key).read())
+    return key, crt, bundle
+
+
+NGINX_COMMON = """worker_processes 1;
+daemon off;
+master_process on;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+worker_rlimit_nofile 16384;
+events {{ worker_connections 8192; }}
+"""
+# TLS as the other targets negotiate it: TLS 1.2 and 1.3 (nginx 1.22 leaves 1.3 out by default), TLS 1.3 suites in
+# BoringSSL's order (Postern), which the server picks.
+TLS13_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+NGINX_TLS = f"""    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers on;
+    ssl_conf_command Ciphersuites {TLS13_SUITES};
+"""
+NGINX_TEMP = """  client_body_temp_path {dir}/tmp/body;
+  proxy_temp_path {dir}/tmp/proxy;
+  fastcgi_temp_path {dir}/tmp/fastcgi;
+  uwsgi_temp_path {dir}/tmp/uwsgi;
+  scgi_temp_path {dir}/tmp/scgi;
+"""
+
+
+def upstream_conf(d, ports, crt, key):
+    return NGINX_COMMON.format(dir=d) + f"""http {{
+{NGINX_TEMP.format(dir=d)}  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  sendfile on;
+  tcp_nopush on;
+  server {{
+    listen 127.0.0.2:{ports['up']} backlog=4096;
+    listen 127.0.0.2:{ports['up_tls']} ssl http2 backlog=4096;
+    listen 127.0.0.2:{ports['up_h2c']} http2 backlog=4096;
+    ssl_certificate {crt};
+    ssl_certificate_key {key};
+{NGINX_TLS}    location / {{ default_type text/plain; return 200 "{SMALL_BODY.rstrip()}\\n"; }}
+    location = /1m {{ root {d}/www; default_type application/octet-stream; }}
+  }}
+}}
+"""
+
+
+def nginx_conf(d, ports, crt, key):
+    return NGINX_COMMON.format(dir=d) + f"""http {{
+{NGINX_TEMP.format(dir=d)}  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  upstream up {{
+    server 127.0.0.2:{ports['up']};
+    keepalive 1024;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+  }}
+  server {{
+    listen 127.0.0.1:{ports['nginx']} backlog=4096;
+    listen 127.0.0.1:{ports['nginx_tls']} ssl http2 backlog=4096;
+    listen 127.0.0.1:{ports['nginx_h2c']} http2 backlog=4096;
+    ssl_certificate {crt};
+    ssl_certificate_key {key};
+{NGINX_TLS}    location / {{
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Request-Id $request_id;
+      proxy_max_temp_file_size 0;
+    }}
+  }}
+}}
+"""
+
+
+def haproxy_conf(ports, bundle):
+    return f"""global
+  nbthread 1
+  maxconn 8000
+  tune.ssl.default-dh-param 2048
+  ssl-default-bind-options ssl-min-ver TLSv1.2
+  ssl-default-bind-ciphersuites {TLS13_SUITES}
+
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 300s
+  option http-keep-alive
+  http-reuse always
+  option forwardfor
+
+frontend fe
+  bind 127.0.0.1:{ports['haproxy']}
+  bind 127.0.0.1:{ports['haproxy_tls']} ssl crt {bundle} alpn h2,http/1.1
+  bind 127.0.0.1:{ports['haproxy_h2c']} proto h2
+  http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}
+  http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}
+  http-request set-header X-Request-Id %[uuid]
+  default_backend be
+
+backend be
+  server up 127.0.0.2:{ports['up']}
+"""
+
+
+def b64(path):
+    return base64.b64encode(open(path, "rb").read()).decode()
+
+
+def postern_config(d, http_port, tls_port, up_port, crt, key):
+    write(os.path.join(d, "gateway.yaml"), f"""apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{name: postern}}
+spec: {{controllerName: postern.dev/gateway-controller}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: perf, namespace: default}}
+spec:
+  gatewayClassName: postern
+  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
+  listeners:
+  - name: http
+    protocol: HTTP
+    port: {http_port}
+  - name: https
+    protocol: HTTPS
+    port: {tls_port}
+    tls: {{mode: Terminate, certificateRefs: [{{name: perf-cert}}]}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: perf-cert, namespace: default}}
+type: kubernetes.io/tls
+data:
+  tls.crt: {b64(crt)}
+  tls.key: {b64(key)}
+""")
+    write(os.path.join(d, "upstream.yaml"), f"""apiVersion: v1
+kind: Service
+metadata: {{name: upstream, namespace: default}}
+spec: {{ports: [{{name: http, port: 80, targetPort: {up_port}}}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: upstream-1, namespace: default, labels: {{kubernetes.io/service-name: upstream}}}}
+addressType: IPv4
+endpoints: [{{addresses: [127.0.0.2], conditions: {{ready: true}}}}]
+ports: [{{name: http, port: {up_port}}}]
+""")
+    write(os.path.join(d, "route.yaml"), """apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: perf, namespace: default}
+spec:
+  parentRefs: [{name: perf}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /}}]
+    backendRefs: [{name: upstream, port: 80}]
+""")
+
+
+def bootstrap_file(path, admin_port):
+    write(path, f"""# perf/run: Postern on one event loop (the whole JVM is pinned to one core by taskset).
+admin: {{address: 127.0.0.1, port: {admin_port}}}
+transport: epoll
+eventLoops: 1
+accessLog: false
+""")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Load generators
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+SIZE = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3, "TB": 1024 ** 4}
+
+
+def ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if not m:
+        return None
+    if m.group(2) == "m":
+        return float(m.group(1)) * 60000
+    return float(m.group(1)) * UNITS[m.group(2)]
+
+
+def parse_wrk(out):
+    r = {}
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+), ([\d.]+)(\w+) read", out)
+    if not m:
+        raise RuntimeError("unparsable wrk output:\n" + out)
+    r["requests"] = int(m.group(1))
+    r["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    t = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
+    r["bytes_per_s"] = float(t.group(1)) * SIZE.get(t.group(2), 1)
+    for p in ("50", "99"):
+        lm = re.search(rf"^\s+{p}%\s+(\S+)", out, re.M)
+        r[f"p{p}_ms"] = ms(lm.group(1)) if lm else None
+    e = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    r["socket_errors"] = sum(int(x) for x in e.groups()) if e else 0
+    r["socket_errors_detail"] = e.group(0) if e else ""
+    n = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    r["non2xx"] = int(n.group(1)) if n else 0
+    return r
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return None
+    k = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
+    return sorted_values[k]
+
+
+def parse_h2load(out, log_file):
+    r = {}
+    m = re.search(r"finished in ([\d.]+)(\w+), ([\d.]+) req/s, ([\d.]+)(\w+)/s", out)
+    req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                    r"(\d+) errored, (\d+) timeout", out)
+    st = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    if not (m and req and st):
+        raise RuntimeError("unparsable h2load output:\n" + out)
+    r["rps"] = float(m.group(3))
+    r["bytes_per_s"] = float(m.group(4)) * SIZE.get(m.group(5), 1)
+    r["requests"] = int(req.group(3))
+    r["socket_errors"] = int(req.group(6)) + int(req.group(7))
+    r["non2xx"] = int(req.group(5)) + int(st.group(3)) + int(st.group(4))
+    cipher = re.search(r"Cipher: (\S+)", out)
+    key = re.search(r"Server Temp Key: (.+)", out)
+    proto = re.search(r"TLS Protocol: (\S+)", out)
+    app = re.search(r"Application protocol: (\S+)", out)
+    r["tls"] = " ".join(x.group(1) for x in (proto, cipher, key) if x)
+    r["alpn"] = app.group(1) if app else ""
+    lat = []
+    try:
+        with open(log_file) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3:
+                    lat.append(int(parts[2]) / 1000.0)
+    except OSError:
+        pass
+    lat.sort()
+    r["p50_ms"] = percentile(lat, 0.50)
+    r["p99_ms"] = percentile(lat, 0.99)
+    r["latency_samples"] = len(lat)
+    return r
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The harness
+
+class Harness:
+    def __init__(self, args):
+        self.a = args
+        self.work = args.work
+        self.procs = Processes(self.work)
+        self.ports = {}
+        self.results = []       # one dict per run
+        self.extra = {}         # Postern-only scenarios
+        self.commands = {}
+        self.notes = []
+
+    # -- setup ---------------------------------------------------------------------------------------------
+    def setup(self):
+        a = self.a
+        for k in ("up", "up_tls", "up_h2c"):
+            self.ports[k] = free_port("127.0.0.2")
+        for k in ("postern", "postern_tls", "postern_admin", "haproxy", "haproxy_tls", "haproxy_h2c", "nginx",
+                  "nginx_tls", "nginx_h2c"):
+            self.ports[k] = free_port("127.0.0.1")
+        key, crt, bundle = make_cert(self.work)
+        self.key, self.crt = key, crt
+
+        up = os.path.join(self.work, "upstream")
+        for t in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(up, "tmp", t), exist_ok=True)
+        os.makedirs(os.path.join(up, "www"), exist_ok=True)
+        with open(os.path.join(up, "www", "1m"), "wb") as f:
+            f.write(os.urandom(MIB))
+        write(os.path.join(up, "nginx.conf"), upstream_conf(up, self.ports, crt, key))
+
+        ng = os.path.join(self.work, "nginx")
+        for t in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(ng, "tmp", t), exist_ok=True)
+        write(os.path.join(ng, "nginx.conf"), nginx_conf(ng, self.ports, crt, key))
+        write(os.path.join(self.work, "haproxy.cfg"), haproxy_conf(self.ports, bundle))
+
+        self.postern_dir = os.path.join(self.work, "postern")
+        postern_config(self.postern_dir, self.ports["postern"], self.ports["postern_tls"], self.ports["up"], crt,
+                       key)
+        self.bootstrap = os.path.join(self.work, "bootstrap.yaml")
+        bootstrap_file(self.bootstrap, self.ports["postern_admin"])
+
+        L, P = a.load_cpus, a.proxy_cpus
+        self.procs.start("upstream", ["nginx", "-p", up, "-c", os.path.join(up, "nginx.conf")], L)
+        self.start_postern("postern", self.postern_dir, self.bootstrap)
+        self.procs.start("haproxy", ["haproxy", "-db", "-f", os.path.join(self.work, "haproxy.cfg")], P)
+        self.procs.start("nginx", ["nginx", "-p", ng, "-c", os.path.join(ng, "nginx.conf")], P)
+
+        self.urls = {
+            "direct": {"h1": f"http://127.0.0.2:{self.ports['up']}", "tls": f"https://127.0.0.2:{self.ports['up_tls']}",
+                       "h2c": f"http://127.0.0.2:{self.ports['up_h2c']}"},
+            "postern": {"h1": f"http://127.0.0.1:{self.ports['postern']}",
+                        "tls": f"https://127.0.0.1:{self.ports['postern_tls']}",
+                        "h2c": f"http://127.0.0.1:{self.ports['postern']}"},
+            "haproxy": {"h1": f"http://127.0.0.1:{self.ports['haproxy']}",
+                        "tls": f"https://127.0.0.1:{self.ports['haproxy_tls']}",
+                        "h2c": f"http://127.0.0.1:{self.ports['haproxy_h2c']}"},
+            "nginx": {"h1": f"http://127.0.0.1:{self.ports['nginx']}",
+                      "tls": f"https://127.0.0.1:{self.ports['nginx_tls']}",
+                      "h2c": f"http://127.0.0.1:{self.ports['nginx_h2c']}"},
+        }
+        self.wait_ready()
+
+    def jvm_cmd(self, config_dir, bootstrap):
+        return ([self.a.java] + shlex.split(self.a.jvm_flags)
+                + ["-Dpostern.home=" + self.a.root, "-jar", os.path.join(self.a.root, "proxy-core", "target",
+                                                                          "postern.jar"),
+                   "run", config_dir, "--bootstrap", bootstrap])
+
+    def start_postern(self, name, config_dir, bootstrap):
+        return self.procs.start(name, self.jvm_cmd(config_dir, bootstrap), self.a.proxy_cpus)
+
+    def admin_ready(self, port):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            c.request("GET", "/ready")
+            return c.getresponse().status == 200
+        finally:
+            c.close()
+
+    def wait_ready(self):
+        wait_until("postern", lambda: self.alive_or_fail("postern") and self.admin_ready(self.ports["postern_admin"]),
+                   60)
+        for t in TARGETS:
+            u = self.urls[t]["h1"]
+            wait_until(t, lambda u=u, t=t: self.alive_or_fail("upstream" if t == "direct" else t)
+                       and self.check_http(u), 30)
+        # Every protocol through every target, with the tools the scenarios use.
+        for t in TARGETS:
+            self.check_target(t)
+
+    def alive_or_fail(self, name):
+        if not self.procs.alive(name):
+            log = open(os.path.join(self.work, f"{name}.log")).read()[-3000:]
+            raise RuntimeError(f"{name} exited early; its log ends with:\n{log}")
+        return True
+
+    def check_http(self, url, path="/", want=None):
+        host, port = url.split("//")[1].split(":")
+        c = http.client.HTTPConnection(host, int(port), timeout=5)
+        try:
+            c.request("GET", path)
+            resp = c.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"{url}{path}: status {resp.status}")
+            if want is not None and len(body) != want:
+                raise RuntimeError(f"{url}{path}: body of {len(body)} bytes, want {want}")
+            return True
+        finally:
+            c.close()
+
+    def check_target(self, t):
+        u = self.urls[t]
+        self.check_http(u["h1"], "/", len(SMALL_BODY))
+        self.check_http(u["h1"], "/1m", MIB)
+        host, port = u["tls"].split("//")[1].split(":")
+        ctx = ssl.create_default_context(cafile=self.crt)
+        ctx.check_hostname = False
+        c = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=5)
+        c.request("GET", "/")
+        r = c.getresponse()
+        if r.status != 200 or len(r.read()) != len(SMALL_BODY):
+            raise RuntimeError(f"{t}: HTTPS check failed: {r.status}")
+        c.close()
+        for proto in ("tls", "h2c"):
+            out = subprocess.run(["h2load", "-n", "20", "-c", "1", "-m", "4", u[proto] + "/"], capture_output=True,
+                                 text=True, timeout=30).stdout
+            if "20 succeeded" not in out or "20 2xx" not in out:
+                raise RuntimeError(f"{t}: h2load {proto} check failed:\n{out}")
+
+    # -- running -------------------------------------------------------------------------------------------
+    def load_cmd(self, s, t, duration, log_file):
+        url = self.urls[t][s.proto] + s.path
+        if s.tool == "wrk":
+            cmd = ["wrk", "-t1", f"-c{s.conns}", f"-d{duration}s", "--latency", "--timeout", "5s"]
+            if s.close:
+                cmd += ["-H", "Connection: close"]
+            return cmd + [url]
+        if s.tool == "h2load":
+            return ["h2load", "-t1", f"-c{s.conns}", f"-m{s.streams}", f"-D{duration}", f"--log-file={log_file}",
+                    url]
+        if s.tool == "h2load-conn":
+            n = s.rps * duration
+            return ["h2load", "--h1", "-t1", f"-c{n}", f"-n{n}", f"-r{max(1, s.rps // 10)}", "--rate-period=100ms",
+                    f"--log-file={log_file}", url]
+        if s.tool == "h2load-rate":
+            per = max(1, s.rps // s.conns)
+            return ["h2load", "--h1", "-t1", f"-c{s.conns}", f"--rps={per}", f"-D{duration}",
+                    f"--log-file={log_file}", url]
+        raise ValueError(s.tool)
+
+    def target_procs(self, t):
+        return "upstream" if t == "direct" else t
+
+    def run_once(self, s, t, rnd, duration):
+        log_file = os.path.join(self.work, "h2load.log")
+        if os.path.exists(log_file):
+            os.remove(log_file)
+        cmd = ["taskset", "-c", self.a.load_cpus] + self.load_cmd(s, t, duration, log_file)
+        self.commands.setdefault(s.id, " ".join(shlex.quote(c) for c in cmd))
+        name = self.target_procs(t)
+        pids = self.procs.pids(name)
+        up_pids = self.procs.pids("upstream")
+        proxy_cpus = [int(c) for c in self.a.proxy_cpus.split(",")]
+        ours = [p for n in self.procs.procs if n in PROXIES or n.startswith("postern") for p in self.procs.pids(n)]
+        (cu0, cs0), u0 = cpu_split(pids), cpu_seconds(up_pids)
+        c0 = cu0 + cs0
+        b0, o0 = cores_busy(proxy_cpus), cpu_seconds(ours)
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
+            out = p.stdout + p.stderr
+        except subprocess.TimeoutExpired as e:
+            out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            raise RuntimeError(f"{s.id} against {t} did not stop in time:\n{out}")
+        wall = time.monotonic() - t0
+        (cu1, cs1), u1 = cpu_split(pids), cpu_seconds(up_pids)
+        c1 = cu1 + cs1
+        # CPU used on the proxy core by anything but the proxies (another job on a shared machine, kernel threads).
+        foreign = max(0.0, (cores_busy(proxy_cpus) - b0) - (cpu_seconds(ours) - o0)) / wall
+        r = parse_wrk(out) if s.tool == "wrk" else parse_h2load(out, log_file)
+        if s.tool == "h2load-conn":
+            r["rps"] = r["requests"] / wall  # the run's length is set by the offered rate, not by -D
+        r.update(scenario=s.id, target=t, round=rnd, wall_s=wall, proxy_cpu_s=None if t == "direct" else c1 - c0,
+                 upstream_cpu_s=u1 - u0, rss_mib=rss_mib(pids), foreign_proxy_core=foreign)
+        if t != "direct" and r["requests"] > 0:
+            r["cpu_us_per_req"] = (c1 - c0) / r["requests"] * 1e6
+            r["user_us_per_req"] = (cu1 - cu0) / r["requests"] * 1e6
+            r["sys_us_per_req"] = (cs1 - cs0) / r["requests"] * 1e6
+            r["proxy_core_util"] = (c1 - c0) / wall
+        else:
+            r["cpu_us_per_req"] = None
+        if not self.procs.alive(name):
+            raise RuntimeError(f"{name} died during {s.id}")
+        self.results.append(r)
+        cpu = f"{r['cpu_us_per_req']:7.1f} µs/req CPU" if r["cpu_us_per_req"] is not None else " " * 19
+        print(f"  {s.id:10s} round {rnd} {LABEL[t]:8s} {r['rps']:10.0f} req/s  p50 {fmt_ms(r['p50_ms']):>8s}  "
+              f"p99 {fmt_ms(r['p99_ms']):>8s}  {cpu}  errors {r['socket_errors']}+{r['non2xx']}  "
+              f"other load on proxy core {foreign * 100:.0f}%", flush=True)
+        return r
+
+    # Share of the warm-up per code path. Postern's JIT, on its one core, needs tens of seconds of load per path
+    # (h2c took about 30 s to reach its steady CPU per request when this was written).
+    WARM = (("h1-ka", 0.35), ("https-ka", 0.2), ("h2-tls", 0.15), ("h2c", 0.15), ("body-1m", 0.1), ("h1-close", 0.05))
+
+    def warm_up(self):
+        targets = [t for t in self.a.targets if self.a.warm_all or t == "postern"]
+        print(f"warm-up: {self.a.warmup} s per target ({', '.join(LABEL[t] for t in targets)}) over "
+              + ", ".join(f"{sid} {int(share * 100)}%" for sid, share in self.WARM), flush=True)
+        for t in targets:
+            for sid, share in self.WARM:
+                sc = next(x for x in SCENARIOS if x.id == sid)
+                secs = max(1, int(round(self.a.warmup * share)))
+                subprocess.run(["taskset", "-c", self.a.load_cpus] + self.load_cmd(sc, t, secs, "/dev/null"),
+                               capture_output=True, timeout=secs + 30)
+
+    def run_scenarios(self):
+        chosen = [s for s in SCENARIOS if s.id in self.a.scenarios]
+        for s in chosen:
+            print(f"{s.id}: {s.title}", flush=True)
+            for rnd in range(1, self.a.rounds + 1):
+                for t in self.a.targets:
+                    self.run_once(s, t, rnd, self.a.duration)
+                    time.sleep(0.2)
+
+    # -- Postern-only scenarios ------------------------------------------------------------------------------
+    def churn(self):
+        """wrk on the main route while an HTTPRoute is added and an older one removed every 100 ms."""
+        d, dur = self.postern_dir, max(self.a.duration, 5)
+        stop = threading.Event()
+        prop = []
+        failures = []
+        host = "churn.perf.test"
+
+        def route(k):
+            return f"""apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: churn-{k}, namespace: default}}
+spec:
+  parentRefs: [{{name: perf}}]
+  hostnames: [{host}]
+  rules:
+  - matches: [{{path: {{type: Exact, value: /churn/{k}}}}}]
+    filters: [{{type: ResponseHeaderModifier, responseHeaderModifier: {{set: [{{name: x-churn, value: "{k}"}}]}}}}]
+    backendRefs: [{{name: upstream, port: 80}}]
+"""
+
+        def served(conn, k):
+            conn.request("GET", f"/churn/{k}", headers={"Host": host})
+            r = conn.getresponse()
+            r.read()
+            return r.getheader("x-churn") == str(k)
+
+        def churner():
+            conn = http.client.HTTPConnection("127.0.0.1", self.ports["postern"], timeout=5)
+            k = 0
+            while not stop.is_set():
+                k += 1
+                t0 = time.monotonic()
+                tmp = os.path.join(d, f".churn-{k}.tmp")
+                write(tmp, route(k))
+                os.replace(tmp, os.path.join(d, f"churn-{k}.yaml"))
+                if k > 3:
+                    try:
+                        os.remove(os.path.join(d, f"churn-{k - 3}.yaml"))
+                    except FileNotFoundError:
+                        pass
+                ok = False
+                while time.monotonic() - t0 < 5:
+                    try:
+                        if served(conn, k):
+                            ok = True
+                            break
+                    except (OSError, http.client.HTTPException):
+                        conn.close()
+                        conn = http.client.HTTPConnection("127.0.0.1", self.ports["postern"], timeout=5)
+                    time.sleep(0.002)
+                if ok:
+                    prop.append((time.monotonic() - t0) * 1000)
+                else:
+                    failures.append(k)
+                rest = 0.1 - (time.monotonic() - t0)
+                if rest > 0:
+                    stop.wait(rest)
+            conn.close()
+            for f in os.listdir(d):
+                if f.startswith("churn-"):
+                    os.remove(os.path.join(d, f))
+
+        print(f"churn: wrk h1-ka for {dur} s against Postern while routes are added/removed every 100 ms",
+              flush=True)
+        th = threading.Thread(target=churner, daemon=True)
+        pids = self.procs.pids("postern")
+        c0 = cpu_seconds(pids)
+        th.start()
+        s = SCENARIOS[0]
+        cmd = ["taskset", "-c", self.a.load_cpus] + self.load_cmd(s, "postern", dur, "/dev/null")
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=dur + 30).stdout
+        stop.set()
+        th.join(timeout=15)
+        c1 = cpu_seconds(pids)
+        r = parse_wrk(out)
+        prop.sort()
+        r.update(changes=len(prop) + len(failures), not_served=len(failures),
+                 prop_p50_ms=percentile(prop, 0.5), prop_p99_ms=percentile(prop, 0.99),
+                 prop_max_ms=prop[-1] if prop else None, cpu_us_per_req=(c1 - c0) / max(1, r["requests"]) * 1e6,
+                 command=" ".join(shlex.quote(c) for c in cmd))
+        self.extra["churn"] = r
+        print(f"  {r['rps']:.0f} req/s, non-2xx {r['non2xx']}, socket errors {r['socket_errors']}, "
+              f"{r['changes']} changes, propagation p50 {fmt_ms(r['prop_p50_ms'])} p99 {fmt_ms(r['prop_p99_ms'])}"
+              f" max {fmt_ms(r['prop_max_ms'])}, not served {len(failures)}", flush=True)
+
+    def routes_10k(self):
+        """Postern with 10,000 more HTTPRoutes (perf's corpus) on another listener: start time, RSS, h1-ka."""
+        n = self.a.routes_rss
+        d = os.path.join(self.work, "postern-10k")
+        http_port, tls_port, corpus_port, admin = (free_port("127.0.0.1") for _ in range(4))
+        postern_config(d, http_port, tls_port, self.ports["up"], self.crt, self.key)
+        subprocess.run([self.a.java, "-cp", os.path.join(self.a.root, "perf", "target", "benchmarks.jar"),
+                        "dev.postern.perf.RouteCorpus", d, str(n), "127.0.0.1", str(corpus_port), "127.0.0.2",
+                        str(self.ports["up"]), "--no-gateway-class"], check=True, timeout=120)
+        boot = os.path.join(self.work, "bootstrap-10k.yaml")
+        bootstrap_file(boot, admin)
+        print(f"routes-{n}: Postern with {n} more HTTPRoutes", flush=True)
+        self.procs.stop("postern")  # free its core
+        t0 = time.monotonic()
+        self.start_postern("postern10k", d, boot)
+        wait_until("postern with the corpus", lambda: self.alive_or_fail("postern10k") and self.admin_ready(admin),
+                   180)
+        ready_s = time.monotonic() - t0
+        pids = self.procs.pids("postern10k")
+        rss_idle = rss_mib(pids)
+        self.urls["postern10k"] = {"h1": f"http://127.0.0.1:{http_port}"}
+        self.check_http(self.urls["postern10k"]["h1"], "/", len(SMALL_BODY))
+        # A corpus route answers too (through the corpus listener).
+        c = http.client.HTTPConnection("127.0.0.1", corpus_port, timeout=5)
+        c.request("GET", "/api/v1/items", headers={"Host": "app-42.example.com"})
+        st = c.getresponse().status
+        c.close()
+        if st != 200:
+            raise RuntimeError(f"corpus route answered {st}")
+        # The same warm-up share as the main Postern got for h1-ka, then the measured run.
+        warm = max(5, int(self.a.warmup * self.WARM[0][1]))
+        subprocess.run(["taskset", "-c", self.a.load_cpus, "wrk", "-t1", "-c64", f"-d{warm}s",
+                        self.urls["postern10k"]["h1"] + "/"], capture_output=True, timeout=warm + 30)
+        c0 = cpu_seconds(pids)
+        cmd = ["taskset", "-c", self.a.load_cpus, "wrk", "-t1", "-c64", f"-d{self.a.duration}s", "--latency",
+               self.urls["postern10k"]["h1"] + "/"]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=self.a.duration + 30).stdout
+        c1 = cpu_seconds(pids)
+        r = parse_wrk(out)
+        r.update(routes=n, ready_s=ready_s, rss_idle_mib=rss_idle, rss_mib=rss_mib(pids),
+                 cpu_us_per_req=(c1 - c0) / max(1, r["requests"]) * 1e6)
+        self.extra["routes"] = r
+        print(f"  ready in {ready_s:.1f} s, RSS {rss_idle:.0f} MiB idle, {r['rss_mib']:.0f} MiB after h1-ka "
+              f"({r['rps']:.0f} req/s, {r['cpu_us_per_req']:.1f} µs/req)", flush=True)
+        self.procs.stop("postern10k")
+
+    # -- report --------------------------------------------------------------------------------------------
+    def summary(self):
+        agg = {}
+        for s in SCENARIOS:
+            for t in TARGETS:
+                runs = [r for r in self.results if r["scenario"] == s.id and r["target"] == t]
+                if not runs:
+                    continue
+                def med(k):
+                    v = [r[k] for r in runs if r.get(k) is not None]
+                    return statistics.median(v) if v else None
+                agg[(s.id, t)] = {k: med(k) for k in ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "rss_mib",
+                                                      "bytes_per_s", "proxy_core_util", "user_us_per_req",
+                                                      "sys_us_per_req")}
+                agg[(s.id, t)]["errors"] = sum(r["socket_errors"] + r["non2xx"] for r in runs)
+                agg[(s.id, t)]["rounds"] = len(runs)
+                agg[(s.id, t)]["tls"] = next((r.get("tls") for r in runs if r.get("tls")), "")
+        return agg
+
+
+def fmt_ms(v):
+    if v is None:
+        return "—"
+    if v < 1:
+        return f"{v * 1000:.0f} µs"
+    return f"{v:.2f} ms"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "—"
+    return f"{a / b:.2f}"
+
+
+def render(h, agg, started, command):
+    a = h.a
+    chosen = [s for s in SCENARIOS if s.id in a.scenarios]
+    lines = []
+    lines.append("## Load: Postern vs HAProxy vs nginx vs direct\n")
+    lines.append(f"{started}, `{command}`: {a.rounds} interleaved round(s) of {a.duration} s per scenario and "
+                 f"target, medians shown.\n")
+    lines.append(resultsmd.machine(a.java))
+    foreign = [r.get("foreign_proxy_core", 0) for r in h.results]
+    if foreign:
+        lines.append(f"- Other load: load average {h.loadavg[0]} at the start, {h.loadavg[1]} at the end; CPU time "
+                     f"taken on the proxy core by processes other than the proxies during the runs: median "
+                     f"{statistics.median(foreign) * 100:.0f}%, max {max(foreign) * 100:.0f}% (a shared machine "
+                     f"makes the req/s noisy; CPU per request is measured per process)")
+    lines.append("")
+    hv = resultsmd.sh("haproxy -v | head -n1 | cut -d' ' -f1-3")
+    nv = resultsmd.sh("nginx -v 2>&1 | cut -d: -f2").strip()
+    wv = resultsmd.sh("wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2")
+    h2v = resultsmd.sh("h2load --version | head -n1")
+    lines.append(f"- Peers: {hv}; {nv}; load generators: {wv}, {h2v}")
+    lines.append(f"- Layout: proxies pinned to CPU {a.proxy_cpus} (taskset, the whole process: JVM JIT and GC "
+                 f"included); load generator and upstream (nginx, 1 worker, {len(SMALL_BODY)}-byte body or 1 MiB "
+                 f"file) on CPU {a.load_cpus}. HAProxy `nbthread 1`, nginx `worker_processes 1`, Postern "
+                 f"`eventLoops: 1`. All on loopback.")
+    lines.append(f"- Postern: `{h.a.java} {a.jvm_flags} -jar proxy-core/target/postern.jar run DIR --bootstrap "
+                 f"bootstrap.yaml` (transport epoll, eventLoops 1, access log off)")
+    lines.append("- CPU µs/req: the proxy process's utime+stime from /proc/<pid>/stat (nginx: master and worker) "
+                 "over the run, divided by the requests completed. ×direct: req/s divided by direct req/s in the "
+                 "same scenario. CPU ÷ peer: this target's CPU µs/req divided by the peer's (below 1 is better).")
+    tls = {t: agg.get(("h2-tls", t), {}).get("tls") for t in TARGETS}
+    if any(tls.values()):
+        lines.append("- TLS negotiated (h2load): " + "; ".join(f"{LABEL[t]} {v}" for t, v in tls.items() if v))
+    lines.append("")
+
+    # Goals.
+    def g(sid, t, k="cpu_us_per_req"):
+        return agg.get((sid, t), {}).get(k)
+
+    def best_peer(sid):
+        v = [(g(sid, p), p) for p in ("haproxy", "nginx") if g(sid, p) is not None]
+        return min(v) if v else (None, None)
+
+    goals = []
+
+    def goal(name, measured, limit, ok, detail):
+        verdict = "—" if ok is None else ("**met**" if ok else "**missed**")
+        goals.append(f"| {name} | {measured} | {limit} | {verdict} | {detail} |")
+
+    if ("h1-ka", "postern") in agg and ("h1-ka", "haproxy") in agg:
+        p, hp = g("h1-ka", "postern"), g("h1-ka", "haproxy")
+        goal("HTTP/1.1 keep-alive: CPU per request", f"{p:.1f} µs = {p / hp:.2f}× HAProxy", "≤ 0.75× HAProxy",
+             p <= 0.75 * hp, f"HAProxy {hp:.1f} µs, nginx {g('h1-ka', 'nginx') or 0:.1f} µs")
+        d = g("h1-ka", "direct", "rps")
+        pr, hr = g("h1-ka", "postern", "rps") / d, g("h1-ka", "haproxy", "rps") / d
+        goal("HTTP/1.1 keep-alive: ratio to direct", f"{pr:.2f}", f"≥ HAProxy's {hr:.2f}", pr >= hr,
+             f"direct {d:.0f} req/s")
+    for sid, lim, label in (("https-ka", 0.8, "HTTPS keep-alive: CPU per request"),
+                            ("h2-tls", 0.8, "HTTP/2 over TLS: CPU per request"),
+                            ("h1-close", 1.0, "New connection per request: CPU per request"),
+                            ("tls-new", 1.0, "New TLS connection per request: CPU per request"),
+                            ("body-1m", 0.8, "1 MiB body: CPU per request")):
+        p = g(sid, "postern")
+        b, who = best_peer(sid)
+        if p is not None and b is not None:
+            goal(label, f"{p:.1f} µs = {p / b:.2f}× {LABEL[who]}", f"≤ {lim}× the better peer", p <= lim * b,
+                 f"HAProxy {g(sid, 'haproxy') or 0:.1f} µs, nginx {g(sid, 'nginx') or 0:.1f} µs")
+    if ("p99-10k", "postern") in agg and ("p99-10k", "haproxy") in agg:
+        p, hp = g("p99-10k", "postern", "p99_ms"), g("p99-10k", "haproxy", "p99_ms")
+        if p is not None and hp is not None:
+            goal("p99 at 10k req/s offered", fmt_ms(p), f"≤ HAProxy's {fmt_ms(hp)}", p <= hp,
+                 f"nginx {fmt_ms(g('p99-10k', 'nginx', 'p99_ms'))}")
+    if "routes" in h.extra:
+        r = h.extra["routes"]
+        goal(f"RSS with {r['routes']:,} routes loaded", f"{r['rss_mib']:.0f} MiB (idle {r['rss_idle_mib']:.0f})",
+             "< 256 MiB", r["rss_mib"] < 256, f"ready in {r['ready_s']:.1f} s; heap flags: `{a.jvm_flags}`")
+    goal("Near-linear scaling from 1 to 2 event loops (unpinned)", "not measured", "", None,
+         "needs more cores than the 2 here: unpinned, the load generator takes one of them")
+    if goals:
+        lines.append("### Postern against the goals of issue 11\n")
+        lines.append("| goal | Postern | target | verdict | peers |")
+        lines.append("|---|---|---|---|---|")
+        lines += goals
+        lines.append("")
+
+    # Side by side.
+    lines.append("### Postern vs the peers: proxy CPU per request (user + system), ratios\n")
+    lines.append("| scenario | Postern µs | HAProxy µs | nginx µs | Postern ÷ HAProxy | Postern ÷ nginx | "
+                 "×direct: Postern / HAProxy / nginx |")
+    lines.append("|---|---|---|---|---|---|---|")
+
+    def cpu_cell(sid, t):
+        v = agg.get((sid, t))
+        if not v or v["cpu_us_per_req"] is None:
+            return "—"
+        return f"{v['cpu_us_per_req']:.1f} ({v['user_us_per_req']:.1f} + {v['sys_us_per_req']:.1f})"
+
+    for s in chosen:
+        if (s.id, "postern") not in agg:
+            continue
+        d = g(s.id, "direct", "rps")
+        xd = " / ".join(ratio(g(s.id, t, "rps"), d) for t in PROXIES)
+        lines.append(f"| {s.id} | {cpu_cell(s.id, 'postern')} | {cpu_cell(s.id, 'haproxy')} | "
+                     f"{cpu_cell(s.id, 'nginx')} | {ratio(g(s.id, 'postern'), g(s.id, 'haproxy'))} | "
+                     f"{ratio(g(s.id, 'postern'), g(s.id, 'nginx'))} | {xd} |")
+    lines.append("")
+
+    # Per scenario.
+    lines.append("### All scenarios\n")
+    lines.append("| scenario | target | req/s | ×direct | p50 | p99 | CPU µs/req | CPU ÷ HAProxy | CPU ÷ nginx "
+                 "| proxy core busy | MiB/s | RSS MiB | errors |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in chosen:
+        d = g(s.id, "direct", "rps")
+        for t in a.targets:
+            v = agg.get((s.id, t))
+            if not v:
+                continue
+            cpu = v["cpu_us_per_req"]
+            proxy = t != "direct"
+            cells = [s.id, LABEL[t], f"{v['rps']:,.0f}", ratio(v["rps"], d) if proxy else "1",
+                     fmt_ms(v["p50_ms"]), fmt_ms(v["p99_ms"]), "—" if cpu is None else f"{cpu:.1f}",
+                     ratio(cpu, g(s.id, "haproxy")) if proxy else "—",
+                     ratio(cpu, g(s.id, "nginx")) if proxy else "—",
+                     "—" if v["proxy_core_util"] is None else f"{v['proxy_core_util'] * 100:.0f}%",
+                     f"{v['bytes_per_s'] / MIB:,.0f}", f"{v['rss_mib']:.0f}" if proxy else "—", str(v["errors"])]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Scenarios: " + "; ".join(f"**{s.id}** {s.title}" for s in chosen) + ".\n")
+
+    # Scaling.
+    if any((sid, "postern") in agg for _, sid in SCALING):
+        lines.append("### Connection scaling (HTTP/1.1 keep-alive, req/s and CPU µs/req)\n")
+        lines.append("| connections | " + " | ".join(LABEL[t] for t in a.targets) + " |")
+        lines.append("|---|" + "---|" * len(a.targets))
+        for n, sid in SCALING:
+            if (sid, a.targets[0]) not in agg:
+                continue
+            cells = []
+            for t in a.targets:
+                v = agg.get((sid, t))
+                if not v:
+                    cells.append("—")
+                elif v["cpu_us_per_req"] is None:
+                    cells.append(f"{v['rps']:,.0f}")
+                else:
+                    cells.append(f"{v['rps']:,.0f} ({v['cpu_us_per_req']:.1f} µs)")
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+        lines.append("")
+
+    if "churn" in h.extra:
+        r = h.extra["churn"]
+        lines.append("### Route churn (Postern)\n")
+        lines.append(f"wrk HTTP/1.1 keep-alive (64 connections) on the main route while an HTTPRoute is added and an "
+                     f"older one removed every 100 ms (file written, then polled until the new route answers): "
+                     f"{r['rps']:,.0f} req/s, **{r['non2xx']} non-2xx responses, {r['socket_errors']} socket "
+                     f"errors**; {r['changes']} changes, propagation p50 {fmt_ms(r['prop_p50_ms'])}, p99 "
+                     f"{fmt_ms(r['prop_p99_ms'])}, max {fmt_ms(r['prop_max_ms'])}; {r['not_served']} not served "
+                     f"within 5 s; {r['cpu_us_per_req']:.1f} µs CPU per request (reloads included).\n")
+    if "routes" in h.extra:
+        r = h.extra["routes"]
+        lines.append(f"### Postern with {r['routes']:,} HTTPRoutes loaded\n")
+        lines.append(f"perf's route corpus on a second listener, plus the bench route: ready {r['ready_s']:.1f} s "
+                     f"after start, RSS {r['rss_idle_mib']:.0f} MiB idle and {r['rss_mib']:.0f} MiB after a "
+                     f"warm-up and {a.duration} s of h1-ka on the bench route ({r['rps']:,.0f} req/s, {r['cpu_us_per_req']:.1f} µs CPU per "
+                     f"request).\n")
+
+    lines.append("### Exact commands\n")
+    lines.append("```")
+    lines.append(command)
+    for name in ("upstream", "haproxy", "nginx"):
+        if name in h.started_commands:
+            lines.append(h.started_commands[name])
+    lines.append(h.started_commands.get("postern", ""))
+    for sid, c in h.commands.items():
+        lines.append(f"# {sid} (target URL varies): {c}")
+    lines.append("```")
+    lines.append("")
+    lines.append("The generated configs (nginx.conf for upstream and peer, haproxy.cfg, the Postern directory and "
+                 "bootstrap) are written to the work directory, kept with `--keep`; `perf/tools/loadbench.py` "
+                 "holds their templates.")
+    if h.notes:
+        lines.append("")
+        lines += [f"- {n}" for n in h.notes]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--java", required=True)
+    ap.add_argument("--jvm-flags", required=True)
+    ap.add_argument("--proxy-cpus", default="0")
+    ap.add_argument("--load-cpus", default="1")
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=60)
+    ap.add_argument("--warm-all", type=int, default=1, help="1: warm every target; 0: Postern only (JIT)")
+    ap.add_argument("--scenarios", default=",".join(s.id for s in SCENARIOS) + ",churn,routes")
+    ap.add_argument("--targets", default=",".join(TARGETS))
+    ap.add_argument("--routes-rss", type=int, default=10000)
+    ap.add_argument("--results-md", required=True)
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--command", required=True)
+    a = ap.parse_args()
+    a.scenarios = a.scenarios.split(",")
+    a.targets = [t for t in TARGETS if t in a.targets.split(",")]
+    unknown = set(a.scenarios) - {s.id for s in SCENARIOS} - {"churn", "routes"}
+    if unknown:
+        sys.exit(f"unknown scenarios: {sorted(unknown)}; known: {[s.id for s in SCENARIOS] + ['churn', 'routes']}")
+    # SIGTERM (perf/run's timeout, Ctrl-C in the shell) unwinds through the finally below, which stops every child.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    os.sched_setaffinity(0, {int(c) for c in a.load_cpus.split(",")})
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    h = Harness(a)
+    h.loadavg = [open("/proc/loadavg").read().split()[0], None]
+    try:
+        h.setup()
+        h.started_commands = {n: h.procs.command(n) for n in ("upstream", "postern", "haproxy", "nginx")}
+        h.warm_up()
+        h.run_scenarios()
+        if "churn" in a.scenarios and "postern" in a.targets:
+            h.churn()
+        agg = h.summary()
+        if "routes" in a.scenarios and "postern" in a.targets:
+            h.routes_10k()
+        for name in ("postern", "haproxy", "nginx", "upstream"):
+            if name in h.procs.procs and not h.procs.alive(name):
+                h.notes.append(f"{name} exited during the run; see its log in the work directory")
+        h.loadavg[1] = open("/proc/loadavg").read().split()[0]
+        text = render(h, agg, started, a.command)
+        with open(a.json, "w") as f:
+            json.dump({"started": started, "command": a.command, "runs": h.results, "extra": h.extra,
+                       "ports": h.ports}, f, indent=1)
+        resultsmd.replace_section(a.results_md, "load", text)
+        print("\n" + text)
+    finally:
+        h.procs.stop_all()
+
+
+if __name__ == "__main__":
+    main()
