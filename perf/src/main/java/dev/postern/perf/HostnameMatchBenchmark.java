@@ -49,7 +49,9 @@ public class HostnameMatchBenchmark {
     public void setUp() {
         final RouteCorpus corpus = RouteCorpus.of(routes);
         port = Tables.compile(corpus).port(corpus.bind());
-        // Fresh strings, as a request would bring (no cached hash codes shared with the table's keys).
+        // Fresh strings, equal to the table's keys but not the same instances, so that equals() compares bytes.
+        // Their hash codes are cached after the first call; a request's host is hashed once per request (about
+        // 10 ns for 20 characters), which this leaves out.
         final String want;
         switch (host) {
             case "exact" -> {
