@@ -41,6 +41,40 @@ class ObservabilityTest {
     }
 
     @Test
+    void circuitBreakerAndHealthcheckFail(@TempDir Path dir) throws Exception {
+        final EchoServer echo = TestGateway.echo("cb-1");
+        try (TestGateway gw = TestGateway.start(dir, """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: r, namespace: default}
+                spec:
+                  parentRefs: [{name: gw}]
+                  rules: [{backendRefs: [{name: svc, port: 80}]}]
+                """ + TestGateway.service("svc", echo.address().getPort()),
+                dev.postern.proxy.server.Bootstrap.defaults().withEventLoops(1).withMaxRequests(1));
+             RawHttp slow = gw.client(); RawHttp fast = gw.client()) {
+            slow.send("GET /slow?delay=700ms HTTP/1.1\r\nHost: cb.test\r\n\r\n");
+            Thread.sleep(200);
+            final RawHttp.Response over = fast.get("cb.test", "/fast");
+            assertEquals(503, over.status(), "one request in flight is the limit");
+            assertTrue(over.text().contains("overflow"), over::text);
+            assertEquals(200, slow.read(false).status());
+            assertEquals(200, fast.get("cb.test", "/again").status(), "the slot is free again");
+            final String admin = "http://127.0.0.1:" + gw.server.adminAddress().getPort();
+            assertEquals("200", TestGateway.run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                    admin + "/ready"));
+            TestGateway.run("curl", "-s", admin + "/healthcheck/fail");
+            assertEquals("503", TestGateway.run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                    admin + "/ready"), "/healthcheck/fail takes the node out");
+            TestGateway.run("curl", "-s", admin + "/healthcheck/ok");
+            assertEquals("200", TestGateway.run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                    admin + "/ready"));
+        } finally {
+            echo.close();
+        }
+    }
+
+    @Test
     void formatsEnvoysDefaultLine() {
         final StringBuilder sb = new StringBuilder();
         AccessLog.format(sb, new AccessLog.Entry(0, "GET", "/a?b=1", "HTTP/1.1", 503, "UH", 0, 19, 2, null,

@@ -56,6 +56,14 @@ public final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequ
                 }
                 yield json(out);
             }
+            case "/healthcheck/fail" -> {
+                server.healthFailed(true);
+                yield text(HttpResponseStatus.OK, "OK\n");
+            }
+            case "/healthcheck/ok" -> {
+                server.healthFailed(false);
+                yield text(HttpResponseStatus.OK, "OK\n");
+            }
             case "/stats/prometheus" -> {
                 final FullHttpResponse r = text(HttpResponseStatus.OK, server.context().metrics().scrape());
                 r.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
@@ -68,7 +76,8 @@ public final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequ
                 yield json(m);
             }
             default -> text(HttpResponseStatus.NOT_FOUND,
-                    "unknown admin path; try /ready /config_dump /status /stats/prometheus /diagnostics\n");
+                    "unknown admin path; try /ready /config_dump /status /stats/prometheus /diagnostics "
+                            + "/healthcheck/fail /healthcheck/ok\n");
         };
         final boolean keepAlive = HttpUtil.isKeepAlive(req);
         HttpUtil.setKeepAlive(resp, keepAlive);

@@ -276,6 +276,16 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         /** Retained copies of the request body for retries; null when there is no retry policy or too much body. */
         private java.util.ArrayList<HttpContent> replay;
         private long replayBytes;
+        /** A circuit-breaker request slot is held for {@link #cluster}. */
+        private boolean slotHeld;
+
+        private void releaseSlot() {
+            if (slotHeld) {
+                slotHeld = false;
+                sc.loop(ctx.channel().eventLoop()).releaseRequest(cluster.name());
+            }
+        }
+
         /** The endpoint of the current try. */
         private Endpoint endpoint;
 
@@ -418,6 +428,12 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 error(ProxyError.NO_HEALTHY_UPSTREAM);
                 return;
             }
+            final ServerContext.LoopState ls = sc.loop(ctx.channel().eventLoop());
+            if (!ls.tryAcquireRequest(cluster.name(), sc.maxRequestsPerLoop())) {
+                error(ProxyError.UPSTREAM_OVERFLOW);
+                return;
+            }
+            slotHeld = true;
             retry = f.retry();
             if (retry.attempts() > 0) {
                 replay = new java.util.ArrayList<>(2);
@@ -1018,6 +1034,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         }
 
         private void cancelTimers() {
+            releaseSlot();
             cancel(requestTimer);
             cancel(tryTimer);
             releaseReplay();
@@ -1048,6 +1065,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         /** Sends a response Postern made itself; the rest of the request body is read and dropped. */
         private void localReply(FullHttpResponse r, boolean last) {
+            releaseSlot();
             status = r.status().code();
             bytesOut += r.content().readableBytes();
             dropUpstream();

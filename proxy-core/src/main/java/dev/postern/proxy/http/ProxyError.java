@@ -14,6 +14,9 @@ public enum ProxyError {
     INVALID_BACKEND(HttpResponseStatus.INTERNAL_SERVER_ERROR, "-", "", false),
     /** The cluster has no ready endpoint. */
     NO_HEALTHY_UPSTREAM(HttpResponseStatus.SERVICE_UNAVAILABLE, "UH", "no healthy upstream", false),
+    /** The cluster's circuit breaker is open (too many requests in flight). */
+    UPSTREAM_OVERFLOW(HttpResponseStatus.SERVICE_UNAVAILABLE, "UO", "upstream connect error or disconnect/reset "
+            + "before headers. reset reason: overflow", false),
     /** Connecting to the endpoint failed or timed out. */
     UPSTREAM_CONNECT_FAILURE(HttpResponseStatus.BAD_GATEWAY, "UF",
             "upstream connect error or disconnect/reset before headers. reset reason: connection failure", true),

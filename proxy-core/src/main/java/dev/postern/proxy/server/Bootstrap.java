@@ -31,41 +31,57 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
  * @param upstreamIdleTimeout how long an idle pooled upstream connection is kept (default 60 s)
  * @param accessLog whether to write access log lines to stdout
  * @param drainTimeout how long a SIGTERM waits for connections to finish (default 10 s)
+ * @param maxRequests the max-requests circuit breaker per cluster (default 1024, Envoy's), shared out over the
+ *     event loops; past it requests answer 503 UO
  */
 public record Bootstrap(String adminAddress, int adminPort, String controllerName, String defaultBindAddress,
                         int xffNumTrustedHops, List<String> internalCidrs, String transport, int eventLoops,
                         Duration connectTimeout, Duration upstreamIdleTimeout, boolean accessLog,
-                        Duration drainTimeout) {
+                        Duration drainTimeout, int maxRequests) {
 
     /** The defaults. */
     public static Bootstrap defaults() {
         return new Bootstrap("127.0.0.1", 9901, ConfigPipeline.Settings.DEFAULT_CONTROLLER, "0.0.0.0", 0,
                 List.of("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.1/32", "::1/128"), "auto", 0,
-                Duration.ofSeconds(5), Duration.ofSeconds(60), false, Duration.ofSeconds(10));
+                Duration.ofSeconds(5), Duration.ofSeconds(60), false, Duration.ofSeconds(10), 1024);
     }
 
     /** Returns a copy with another admin port. */
     public Bootstrap withAdminPort(int port) {
         return new Bootstrap(adminAddress, port, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout);
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout, maxRequests);
     }
 
     /** Returns a copy with another trusted-hops count. */
     public Bootstrap withTrustedHops(int hops) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, hops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout);
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout, maxRequests);
     }
 
     /** Returns a copy with another connect timeout. */
     public Bootstrap withConnectTimeout(Duration d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, d, upstreamIdleTimeout, accessLog, drainTimeout);
+                internalCidrs, transport, eventLoops, d, upstreamIdleTimeout, accessLog, drainTimeout, maxRequests);
+    }
+
+    /** Returns a copy with another number of event loops. */
+    public Bootstrap withEventLoops(int n) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, transport, n, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                maxRequests);
+    }
+
+    /** Returns a copy with another max-requests circuit breaker. */
+    public Bootstrap withMaxRequests(int n) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout, n);
     }
 
     /** Returns a copy with access logging on or off. */
     public Bootstrap withAccessLog(boolean on) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, on, drainTimeout);
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, on, drainTimeout,
+                maxRequests);
     }
 
     private static final Set<String> KEYS = Set.of("admin", "controllerName", "defaultBindAddress", "clientAddress",
@@ -120,7 +136,8 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 duration(file, up, "upstream.connectTimeout", "connectTimeout", d.connectTimeout()),
                 duration(file, up, "upstream.idleTimeout", "idleTimeout", d.upstreamIdleTimeout()),
                 Boolean.parseBoolean(str(m, "accessLog", String.valueOf(d.accessLog()))),
-                duration(file, m, "drainTimeout", "drainTimeout", d.drainTimeout()));
+                duration(file, m, "drainTimeout", "drainTimeout", d.drainTimeout()),
+                integer(file, up, "upstream.maxRequests", "maxRequests", d.maxRequests()));
     }
 
     private static Map<?, ?> map(Path file, Map<?, ?> m, String key) {

@@ -55,6 +55,13 @@ public final class PosternServer implements AutoCloseable {
     private final Set<BindKey> failed = ConcurrentHashMap.newKeySet();
     private final Channel admin;
     private volatile boolean draining;
+    private volatile boolean healthFailed;
+
+    /** {@code /healthcheck/fail} and {@code /healthcheck/ok}: take the node out of the load balancer and back. */
+    public void healthFailed(boolean failed) {
+        this.healthFailed = failed;
+        LOG.info("health check set to {}", failed ? "failing" : "passing");
+    }
 
     private PosternServer(Bootstrap bootstrap, ConfigRef config) throws InterruptedException {
         this.bootstrap = bootstrap;
@@ -187,7 +194,7 @@ public final class PosternServer implements AutoCloseable {
 
     /** True when a first config is published, every listener it needs is bound, and the server is not draining. */
     public boolean isReady() {
-        return config.isPublished() && failed.isEmpty() && !draining;
+        return config.isPublished() && failed.isEmpty() && !draining && !healthFailed;
     }
 
     /** The published config. */

@@ -29,6 +29,7 @@ public final class ServerContext {
     private final io.netty.channel.group.ChannelGroup connections = new io.netty.channel.group.DefaultChannelGroup(
             "postern-connections", io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
     private volatile boolean draining;
+    private final int maxRequestsPerLoop;
 
     /** Sent through every connection's pipeline when the server starts draining. */
     public static final Object DRAIN = new Object() {
@@ -60,9 +61,20 @@ public final class ServerContext {
         this.forwardedPolicy = requireNonNull(forwardedPolicy, "forwardedPolicy");
         this.bootstrap = requireNonNull(bootstrap, "bootstrap");
         this.transport = requireNonNull(transport, "transport");
+        final int loops = bootstrap.eventLoops() > 0 ? bootstrap.eventLoops()
+                : Runtime.getRuntime().availableProcessors();
+        this.maxRequestsPerLoop = Math.max(1, (bootstrap.maxRequests() + loops - 1) / loops);
         this.metrics = new dev.postern.proxy.observe.Metrics();
         this.metrics.connectionsGauge(connections::size);
         this.accessLog = bootstrap.accessLog() ? new dev.postern.proxy.observe.AccessLog(metrics) : null;
+    }
+
+    /**
+     * The max-requests circuit breaker per cluster for one event loop: Envoy's per-cluster default (1024, or the
+     * bootstrap's upstream.maxRequests) shared out over the loops.
+     */
+    public int maxRequestsPerLoop() {
+        return maxRequestsPerLoop;
     }
 
     /** The metrics. */
@@ -87,6 +99,27 @@ public final class ServerContext {
         /** The loop's upstream pool. */
         public UpstreamPool pool() {
             return pool;
+        }
+
+        /** Requests in flight to each cluster from this loop (the max-requests circuit breaker). */
+        private final Map<String, int[]> active = new HashMap<>();
+
+        /** Takes a request slot for a cluster; false when the breaker is open (the limit is reached). */
+        public boolean tryAcquireRequest(String cluster, int limit) {
+            final int[] n = active.computeIfAbsent(cluster, k -> new int[1]);
+            if (n[0] >= limit) {
+                return false;
+            }
+            n[0]++;
+            return true;
+        }
+
+        /** Gives a request slot back. */
+        public void releaseRequest(String cluster) {
+            final int[] n = active.get(cluster);
+            if (n != null && n[0] > 0) {
+                n[0]--;
+            }
         }
 
         /** Passive health of the endpoints this loop has used (Envoy's outlier detection, per loop). */
