@@ -45,18 +45,7 @@ class HttpsEndToEndTest {
                 new java.net.InetSocketAddress("127.0.0.1", 0), new EchoServer.Identity("default", "tls-backend-1",
                         "", "", "3000"), u -> { }, backendTls);
         final int port = TestGateway.freePort();
-        Files.writeString(dir.resolve("all.yaml"), """
-                apiVersion: gateway.networking.k8s.io/v1
-                kind: GatewayClass
-                metadata: {name: postern}
-                spec: {controllerName: postern.dev/gateway-controller}
-                ---
-                apiVersion: gateway.networking.k8s.io/v1
-                kind: Gateway
-                metadata: {name: gw, namespace: default}
-                spec:
-                  gatewayClassName: postern
-                  addresses: [{type: IPAddress, value: 127.0.0.1}]
+        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
                   listeners:
                   - {name: tls, protocol: TLS, port: %d, tls: {mode: Passthrough}}
                 ---
@@ -105,18 +94,7 @@ class HttpsEndToEndTest {
         final Path caA = TestCerts.pemFile(Files.createTempDirectory("ca"), "a.pem", a);
         final Path caB = TestCerts.pemFile(caA.getParent(), "b.pem", b);
         final int port = TestGateway.freePort();
-        final String yaml = """
-                apiVersion: gateway.networking.k8s.io/v1
-                kind: GatewayClass
-                metadata: {name: postern}
-                spec: {controllerName: postern.dev/gateway-controller}
-                ---
-                apiVersion: gateway.networking.k8s.io/v1
-                kind: Gateway
-                metadata: {name: gw, namespace: default}
-                spec:
-                  gatewayClassName: postern
-                  addresses: [{type: IPAddress, value: 127.0.0.1}]
+        final String yaml = TestGateway.GATEWAY_HEAD + """
                   listeners:
                   - name: a
                     protocol: HTTPS

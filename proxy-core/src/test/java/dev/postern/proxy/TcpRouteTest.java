@@ -33,18 +33,7 @@ class TcpRouteTest {
             }
         });
         final int port = TestGateway.freePort();
-        Files.writeString(dir.resolve("all.yaml"), """
-                apiVersion: gateway.networking.k8s.io/v1
-                kind: GatewayClass
-                metadata: {name: postern}
-                spec: {controllerName: postern.dev/gateway-controller}
-                ---
-                apiVersion: gateway.networking.k8s.io/v1
-                kind: Gateway
-                metadata: {name: gw, namespace: default}
-                spec:
-                  gatewayClassName: postern
-                  addresses: [{type: IPAddress, value: 127.0.0.1}]
+        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
                   listeners: [{name: tcp, protocol: TCP, port: %d}]
                 ---
                 apiVersion: gateway.networking.k8s.io/v1alpha2

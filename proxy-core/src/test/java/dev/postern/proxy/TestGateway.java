@@ -25,6 +25,21 @@ import java.util.List;
  * The YAML may use {@code ${PORT}} for the gateway port.
  */
 final class TestGateway implements AutoCloseable {
+    /** The GatewayClass and a Gateway {@code default/gw} on 127.0.0.1; the listeners YAML follows it. */
+    static final String GATEWAY_HEAD = """
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: GatewayClass
+            metadata: {name: postern}
+            spec: {controllerName: postern.dev/gateway-controller}
+            ---
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: Gateway
+            metadata: {name: gw, namespace: default}
+            spec:
+              gatewayClassName: postern
+              addresses: [{type: IPAddress, value: 127.0.0.1}]
+            """;
+
     static final String CLASS = """
             apiVersion: gateway.networking.k8s.io/v1
             kind: GatewayClass
