@@ -119,6 +119,8 @@ def main():
 
 {targets(results)}
 
+Why the missed targets are missed (profiles, what was tried): [FINDINGS.md](FINDINGS.md).
+
 Sample-mode percentiles include about 20 ns of timer overhead per sample. `distinct` is how many different
 requests the lookup cycles through: 4,096 spreads them over thousands of virtual hosts (cache misses, as real
 traffic to a large gateway), 16 keeps the working set in cache.

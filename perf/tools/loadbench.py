@@ -959,6 +959,8 @@ def render(h, agg, started, command):
          "needs more cores than the 2 here: unpinned, the load generator takes one of them")
     if goals:
         lines.append("### Postern against the goals of issue 11\n")
+        lines.append("Why the missed goals are missed (syscall counts, profiles, an A/B of a fix): "
+                     "[FINDINGS.md](FINDINGS.md).\n")
         lines.append("| goal | Postern | target | verdict | peers |")
         lines.append("|---|---|---|---|---|")
         lines += goals
