@@ -6,6 +6,7 @@ import dev.postern.config.ConfigPipeline;
 import dev.postern.config.ConfigRef;
 import dev.postern.config.diag.Diagnostic;
 import dev.postern.config.source.DirectoryWatcher;
+import dev.postern.config.yaml.FileCache;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -23,12 +24,14 @@ import org.slf4j.LoggerFactory;
 public final class ConfigLoader implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ConfigLoader.class);
     /** How long a burst of file changes must be quiet before a rebuild. */
-    public static final Duration DEBOUNCE = Duration.ofMillis(20);
+    public static final Duration DEBOUNCE = Duration.ofMillis(10);
 
     private final Path dir;
     private final ConfigPipeline.Settings settings;
     private final ConfigRef ref;
     private final AtomicLong version = new AtomicLong();
+    /** Parsed files by path: a reload re-parses only what changed. Guarded by {@code this}. */
+    private final FileCache files = new FileCache();
     private DirectoryWatcher watcher;
     private volatile java.util.function.Consumer<ConfigPipeline.Build> onBuild = b -> { };
 
@@ -46,7 +49,7 @@ public final class ConfigLoader implements AutoCloseable {
 
     /** Builds once; returns the build (published when not rejected). */
     public synchronized ConfigPipeline.Build reload() {
-        final ConfigPipeline.Build b = ConfigPipeline.fromDirectory(dir, settings, version.incrementAndGet());
+        final ConfigPipeline.Build b = ConfigPipeline.fromDirectory(dir, settings, version.incrementAndGet(), files);
         for (Diagnostic d : b.diagnostics()) {
             if (d.isError()) {
                 LOG.error("{}", d);
