@@ -422,4 +422,35 @@ class PipelineTest {
         final PortTable fine = b.table().port(new BindKey("127.0.0.6", 9002));
         assertNotNull(fine.virtualHost("x").match(TestRequests.get("/")));
     }
+
+    @Test
+    void invalidHostnameDropsThatRouteOnlyWithANamedDiagnostic() {
+        final ConfigPipeline.Build b = build("""
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: bad-host, namespace: app}
+                spec:
+                  parentRefs: [{name: gw, namespace: infra, sectionName: http}]
+                  hostnames: [good.example, Bad_Host.example]
+                  rules: [{backendRefs: [{name: svc, port: 80}]}]
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: good, namespace: app}
+                spec:
+                  parentRefs: [{name: gw, namespace: infra, sectionName: http}]
+                  hostnames: [other.example]
+                  rules: [{backendRefs: [{name: svc, port: 80}]}]
+                """);
+        assertFalse(b.rejected());
+        final dev.postern.config.diag.Diagnostic d = b.diagnostics().stream()
+                .filter(x -> x.reason().equals("InvalidHostname")).findFirst().orElseThrow();
+        assertEquals("HTTPRoute", d.kind());
+        assertEquals("app", d.namespace());
+        assertEquals("bad-host", d.name());
+        assertEquals("spec.hostnames[1]", d.field());
+        assertTrue(d.isError());
+        assertNull(match(b, 8080, "good.example", TestRequests.get("/")), "the invalid route serves nothing");
+        assertNotNull(match(b, 8080, "other.example", TestRequests.get("/")));
+    }
 }
