@@ -5,6 +5,8 @@ import static java.util.Objects.requireNonNull;
 import dev.postern.config.ConfigPipeline;
 import dev.postern.config.ConfigRef;
 import dev.postern.config.diag.Diagnostic;
+import dev.postern.config.runtime.RouteTable;
+import dev.postern.config.runtime.TableDiff;
 import dev.postern.config.source.DirectoryWatcher;
 import dev.postern.config.yaml.FileCache;
 
@@ -57,11 +59,13 @@ public final class ConfigLoader implements AutoCloseable {
                 LOG.warn("{}", d);
             }
         }
+        final RouteTable before = ref.table();
         final boolean published = ref.offer(b);
         onBuild.accept(b);
         if (published) {
-            LOG.info("config version {} published from {} in {} ms", b.table().version(), dir,
-                    b.buildNanos() / 1_000_000);
+            // After the publish: the summary never delays propagation.
+            LOG.info("config version {} published from {} in {} ms: {}", b.table().version(), dir,
+                    b.buildNanos() / 1_000_000, TableDiff.describe(before, b.table()));
         } else {
             LOG.error("config from {} rejected ({} errors); still serving version {}", dir,
                     b.diagnostics().stream().filter(Diagnostic::isError).count(), ref.table().version());
