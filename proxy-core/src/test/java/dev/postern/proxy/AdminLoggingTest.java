@@ -45,4 +45,29 @@ class AdminLoggingTest {
             root.setLevel(rootBefore);
         }
     }
+
+    @Test
+    void jsonLogFormatWritesOneObjectPerLine() throws Exception {
+        final java.io.PrintStream err = System.err;
+        final java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            dev.postern.proxy.observe.LogLevels.useJson();
+            LoggerFactory.getLogger("dev.postern.test").info("config version {} published", 7);
+        } finally {
+            System.setErr(err);
+            // Back to the default text configuration for the other tests in this JVM.
+            final var ctx = (ch.qos.logback.classic.LoggerContext) LoggerFactory.getILoggerFactory();
+            ctx.reset();
+            new ch.qos.logback.classic.util.ContextInitializer(ctx).autoConfig();
+        }
+        final String line = buf.toString(java.nio.charset.StandardCharsets.UTF_8).lines()
+                .filter(l -> l.contains("dev.postern.test")).findFirst().orElseThrow(() -> new AssertionError(buf));
+        final com.fasterxml.jackson.databind.JsonNode j = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(line);
+        assertEquals("INFO", j.get("level").asText());
+        assertEquals("dev.postern.test", j.get("loggerName").asText());
+        assertEquals("config version 7 published", j.get("formattedMessage").asText());
+        assertTrue(j.has("timestamp"), line);
+    }
 }

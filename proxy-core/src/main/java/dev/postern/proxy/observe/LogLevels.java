@@ -54,6 +54,23 @@ public final class LogLevels {
         context().getLogger("root".equals(name) ? Logger.ROOT_LOGGER_NAME : name).setLevel(level);
     }
 
+    /**
+     * Switches the log output to one JSON object per line (Logback's JsonEncoder: timestamp, level, logger,
+     * thread, formatted message, throwable), configured by {@code logback-json.xml}.
+     */
+    public static void useJson() {
+        final LoggerContext ctx = context();
+        final java.net.URL config = LogLevels.class.getResource("/logback-json.xml");
+        try {
+            ctx.reset();
+            final ch.qos.logback.classic.joran.JoranConfigurator c = new ch.qos.logback.classic.joran.JoranConfigurator();
+            c.setContext(ctx);
+            c.doConfigure(config);
+        } catch (ch.qos.logback.core.joran.spi.JoranException e) {
+            throw new IllegalStateException("cannot configure JSON logging: " + e.getMessage(), e);
+        }
+    }
+
     /** The loggers that have a level of their own, by name, with their level in lower case. */
     public static Map<String, String> configured() {
         final Map<String, String> out = new LinkedHashMap<>();
