@@ -267,7 +267,7 @@ public final class ConnectionGuard extends ChannelDuplexHandler implements ByteP
                 final Http2FrameCodec codec = ctx.pipeline().get(Http2FrameCodec.class);
                 if (codec == null || codec.connection().numActiveStreams() == 0) {
                     metrics.onTimeout("idle");
-                    ctx.close(); // the HTTP/2 handler sends GOAWAY first
+                    ctx.channel().close(); // from the tail: the HTTP/2 handler behind this one sends GOAWAY first
                 } else {
                     ensureTimer(now + idleNanos);
                 }
