@@ -3,7 +3,7 @@
 
 usage: h2_attack.py HOST PORT AUTHORITY MODE
 
-Modes: rapid_reset, continuation, small_continuation, settings, ping, empty_data, hpack_bomb, streams, idle.
+Modes: rapid_reset, continuation, small_continuation, settings, ping, empty_data, hpack_bomb, streams, idle, bad_method.
 Prints what the server did, one line: "GOAWAY <error code>", "CLOSED" (reset or EOF without GOAWAY), or for
 "streams" and "hpack_bomb" a summary. Frames are built by hand (hpack encodes header blocks) so that the attack
 bytes are exactly what the mode says, which a well-behaved client library would refuse to send.
@@ -180,6 +180,15 @@ def main():
         r.pump(3)
         refused = sum(1 for v in r.resets.values() if v == 0x7)
         print("%s max=%s refused=%d" % (r.outcome(), r.settings.get(0x3), refused))
+    elif mode == "bad_method":
+        # Regression (found by WireFuzzTest): a request that ends with its HEADERS and has a method that is not a
+        # token. Netty's conversion leaked the body buffer; Postern now resets the stream with PROTOCOL_ERROR.
+        send_all(s, frame(HEADERS, END_HEADERS | END_STREAM, 1, enc.encode(
+            [(":method", "G?T"), (":scheme", "http"), (":path", "/"), (":authority", authority)])))
+        send_all(s, frame(HEADERS, END_HEADERS | END_STREAM, 3, enc.encode(
+            [(":method", "GET"), (":scheme", "http"), (":authority", authority)])))
+        r.pump(2)
+        print("%s rst1=%s rst3=%s" % (r.outcome(), r.resets.get(1), r.resets.get(3)))
     elif mode == "idle":
         # No stream at all: the idle timeout ends the connection with GOAWAY (NO_ERROR).
         start = time.time()

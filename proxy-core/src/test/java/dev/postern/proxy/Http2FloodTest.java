@@ -99,6 +99,13 @@ class Http2FloodTest {
         assertServed();
     }
 
+    /** Regression for a buffer leak the wire fuzz test found: malformed pseudo-headers reset the stream. */
+    @Test
+    void malformedRequestHeadersResetTheStream() throws Exception {
+        assertEquals("OPEN rst1=1 rst3=1", attack("bad_method"), "PROTOCOL_ERROR for a bad method and a missing :path");
+        assertServed();
+    }
+
     @Test
     void concurrentStreamsAreCappedAt100() throws Exception {
         final String out = attack("streams");

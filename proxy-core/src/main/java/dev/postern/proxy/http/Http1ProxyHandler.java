@@ -66,6 +66,7 @@ import java.util.concurrent.TimeUnit;
  * connection; there are no locks.
  */
 public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Http1ProxyHandler.class);
     private static final AsciiString UPSTREAM_SERVICE_TIME = AsciiString.cached("x-envoy-upstream-service-time");
     private static final AsciiString EXPECTED_TIMEOUT = AsciiString.cached("x-envoy-expected-rq-timeout-ms");
     /** How much of a request body is read and dropped after a local reply before the connection is closed. */
@@ -188,7 +189,14 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             guard.onHead();
         }
         ex = new Exchange();
-        ex.onHead(req);
+        try {
+            ex.onHead(req);
+        } catch (RuntimeException e) {
+            if (last != null) {
+                last.release(); // the body part of a whole HTTP/2 request; the close below cleans the rest up
+            }
+            throw e;
+        }
         if (last != null) {
             if (ex != null) {
                 ex.onContent(last);
@@ -245,6 +253,13 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        // Bad input a codec rejected, or the peer went away: expected, and not worth a log line each (an attacker
+        // would fill the log). Anything else is a bug in Postern.
+        if (cause instanceof java.io.IOException || cause instanceof io.netty.handler.codec.DecoderException) {
+            LOG.debug("closing {}: {}", ctx.channel(), cause.toString());
+        } else {
+            LOG.warn("closing {} after an unexpected error", ctx.channel(), cause);
+        }
         ctx.close();
     }
 

@@ -20,7 +20,6 @@ import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2ServerUpgradeCodec;
 import io.netty.handler.codec.http2.Http2Settings;
-import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 import io.netty.handler.flow.FlowControlHandler;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
@@ -194,7 +193,7 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 // Each stream reads only when its exchange asks: request bodies flow with backpressure, and the
                 // stream's window is returned as data is consumed.
                 stream.config().setAutoRead(false);
-                stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true));
+                stream.pipeline().addLast(new dev.postern.proxy.http.Http2RequestCodec());
                 http1Handlers(stream.pipeline());
             }
         });
