@@ -201,6 +201,13 @@ class DownstreamLimitsTest {
                 assertTrue(ms >= 600 && ms < 3000, "408 after " + ms + " ms");
                 assertTrue(c.closedByPeer());
             }
+            // The same on an HTTP/2 stream.
+            final long h2Start = System.nanoTime();
+            final String h2 = TestGateway.run("curl", "-sS", "-w", "\n%{http_code}", "--max-time", "10",
+                    "--http2-prior-knowledge", "-H", "Host: idle.test", gw.url("/silent"));
+            final long h2Ms = (System.nanoTime() - h2Start) / 1_000_000;
+            assertEquals("stream timeout\n408", h2.strip(), h2);
+            assertTrue(h2Ms >= 600 && h2Ms < 3000, "h2 408 after " + h2Ms + " ms");
             // HTTP/2 without a stream: GOAWAY after the idle timeout.
             final Path script = Files.createTempFile("h2_attack", ".py");
             try (var in = getClass().getResourceAsStream("/h2_attack.py")) {

@@ -69,6 +69,8 @@ public final class ConnectionGuard extends ChannelDuplexHandler implements ByteP
     private final long streamIdleNanos;
     private final long headersNanos;
     private final Metrics metrics;
+    /** Guards one HTTP/2 stream: always in {@link Mode#EXCHANGE}. */
+    private final boolean stream;
     private ChannelHandlerContext ctx;
     private Mode mode;
     private long lastActivity;
@@ -92,13 +94,26 @@ public final class ConnectionGuard extends ChannelDuplexHandler implements ByteP
      * @param http2 true for a connection that is HTTP/2 from the start (ALPN h2)
      */
     public ConnectionGuard(Bootstrap.Downstream limits, Metrics metrics, boolean http2) {
+        this(limits, metrics, http2 ? Mode.H2 : Mode.AWAIT);
+    }
+
+    private ConnectionGuard(Bootstrap.Downstream limits, Metrics metrics, Mode mode) {
         this.idleNanos = limits.idleTimeout().toNanos();
         this.streamIdleNanos = limits.streamIdleTimeout().toNanos();
         this.headersNanos = limits.requestHeadersTimeout().toNanos();
         this.metrics = metrics;
-        this.mode = http2 ? Mode.H2 : Mode.AWAIT;
+        this.mode = mode;
+        this.stream = mode == Mode.EXCHANGE;
         resetScan();
-        this.scanning = !http2;
+        this.scanning = mode == Mode.AWAIT;
+    }
+
+    /**
+     * The guard of one HTTP/2 stream (a child channel): only the stream idle timeout applies, from the stream's
+     * start. One timer per stream, cancelled when the stream closes.
+     */
+    public static ConnectionGuard forStream(Bootstrap.Downstream limits, Metrics metrics) {
+        return new ConnectionGuard(limits, metrics, Mode.EXCHANGE);
     }
 
     @Override
@@ -106,14 +121,14 @@ public final class ConnectionGuard extends ChannelDuplexHandler implements ByteP
         this.ctx = ctx;
         lastActivity = System.nanoTime();
         if (ctx.channel().isActive()) {
-            ensureTimer(lastActivity + idleNanos);
+            ensureTimer(lastActivity + (mode == Mode.EXCHANGE ? streamIdleNanos : idleNanos));
         }
     }
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
         lastActivity = System.nanoTime();
-        ensureTimer(lastActivity + idleNanos);
+        ensureTimer(lastActivity + (mode == Mode.EXCHANGE ? streamIdleNanos : idleNanos));
         ctx.fireChannelActive();
     }
 
@@ -201,12 +216,18 @@ public final class ConnectionGuard extends ChannelDuplexHandler implements ByteP
 
     /** The terminal handler received a request head: the exchange's stream idle timeout applies now. */
     public void onHead() {
+        if (stream) {
+            return;
+        }
         mode = Mode.EXCHANGE;
         scanning = false;
     }
 
     /** The exchange ended and the connection waits for the next request: the idle timeout applies again. */
     public void onExchangeDone() {
+        if (stream) {
+            return;
+        }
         mode = Mode.AWAIT;
         lastActivity = System.nanoTime();
         resetScan();

@@ -193,7 +193,8 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 // Each stream reads only when its exchange asks: request bodies flow with backpressure, and the
                 // stream's window is returned as data is consumed.
                 stream.config().setAutoRead(false);
-                stream.pipeline().addLast(new dev.postern.proxy.http.Http2RequestCodec());
+                stream.pipeline().addLast(ConnectionGuard.forStream(context.bootstrap().downstream(),
+                        context.metrics()), new dev.postern.proxy.http.Http2RequestCodec());
                 http1Handlers(stream.pipeline());
             }
         });
