@@ -9,6 +9,7 @@ import java.nio.file.Path;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -63,6 +64,9 @@ class RequestSmugglingTest {
         "GET / HTTP/9.9\r\nHost: s.test\r\n\r\n",
         // two Host headers
         "GET / HTTP/1.1\r\nHost: s.test\r\nHost: other.test\r\n\r\n",
+        // obs-fold (RFC 9112 §5.2): a header continuation line, with SP or HTAB
+        "GET / HTTP/1.1\r\nHost: s.test\r\nX-A: a\r\n b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: s.test\r\nX-A: a\r\n\tTransfer-Encoding: chunked\r\n\r\n",
     })
     void rejectedWith400AndClosed(String raw) throws Exception {
         try (RawHttp c = gw.client()) {
@@ -70,6 +74,19 @@ class RequestSmugglingTest {
             final RawHttp.Response r = c.read(false);
             assertEquals(400, r.status(), () -> "for " + raw.replace("\r\n", "\\r\\n") + ": " + r.text());
             assertTrue(c.closedByPeer(), "the connection closes after a framing error");
+        }
+    }
+
+    /** The obs-fold check reads heads only: a body with folded-looking lines, in the same packet, is forwarded. */
+    @Test
+    void bodyBytesAreNotMistakenForObsFold() throws Exception {
+        try (RawHttp c = gw.client()) {
+            final String body = "line\r\n folded\r\n\tagain";
+            c.send("POST /a HTTP/1.1\r\nHost: s.test\r\nContent-Length: " + body.length() + "\r\n\r\n" + body
+                    + "GET /b HTTP/1.1\r\nHost: s.test\r\n\r\n");
+            assertEquals(200, c.read(false).status());
+            assertEquals(200, c.read(false).status(), "the pipelined request after the body is served too");
+            assertEquals(200, c.get("s.test", "/c").status());
         }
     }
 }

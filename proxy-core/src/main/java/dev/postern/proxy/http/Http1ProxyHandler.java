@@ -66,7 +66,9 @@ import java.util.concurrent.TimeUnit;
  * connection; there are no locks.
  */
 public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Http1ProxyHandler.class);
     private static final AsciiString UPSTREAM_SERVICE_TIME = AsciiString.cached("x-envoy-upstream-service-time");
+    private static final AsciiString EXPECTED_TIMEOUT = AsciiString.cached("x-envoy-expected-rq-timeout-ms");
     /** How much of a request body is read and dropped after a local reply before the connection is closed. */
     private static final long DRAIN_LIMIT = 1 << 20;
 
@@ -80,6 +82,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     private boolean awaitingRead;
     /** The next pipelined request head, when one was released while the current exchange was finishing. */
     private HttpRequest deferred;
+    /** The connection's timeouts and obs-fold check; null on HTTP/2 streams. */
+    private ConnectionGuard guard;
 
     /**
      * Creates the handler of one connection.
@@ -97,6 +101,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
+        this.guard = ctx.pipeline().get(ConnectionGuard.class);
         if (ctx.channel().isActive() && ctx.channel().isRegistered()) {
             start(); // added after the connection became active (after a TLS handshake)
         }
@@ -180,8 +185,18 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         } else if (msg instanceof HttpContent c) {
             c.release();
         }
+        if (guard != null) {
+            guard.onHead();
+        }
         ex = new Exchange();
-        ex.onHead(req);
+        try {
+            ex.onHead(req);
+        } catch (RuntimeException e) {
+            if (last != null) {
+                last.release(); // the body part of a whole HTTP/2 request; the close below cleans the rest up
+            }
+            throw e;
+        }
         if (last != null) {
             if (ex != null) {
                 ex.onContent(last);
@@ -193,6 +208,9 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
     /** Continues with the next request after an exchange completed on a connection kept alive. */
     private void next() {
+        if (guard != null) {
+            guard.onExchangeDone();
+        }
         final HttpRequest d = deferred;
         if (d != null) {
             deferred = null;
@@ -205,6 +223,12 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     /** Draining: an idle connection closes now; a busy one closes after its response (Connection: close). */
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt == ConnectionGuard.STREAM_IDLE) {
+            if (ex != null) {
+                ex.onStreamIdle();
+            }
+            return;
+        }
         if (evt == ServerContext.DRAIN) {
             if (ex == null) {
                 ctx.close();
@@ -229,6 +253,13 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        // Bad input a codec rejected, or the peer went away: expected, and not worth a log line each (an attacker
+        // would fill the log). Anything else is a bug in Postern.
+        if (cause instanceof java.io.IOException || cause instanceof io.netty.handler.codec.DecoderException) {
+            LOG.debug("closing {}: {}", ctx.channel(), cause.toString());
+        } else {
+            LOG.warn("closing {} after an unexpected error", ctx.channel(), cause);
+        }
         ctx.close();
     }
 
@@ -324,6 +355,11 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             keepAlive = HttpUtil.isKeepAlive(r) && !sc.draining();
+            if (sc.overloaded()) {
+                keepAlive = false;
+                error(ProxyError.OVERLOADED);
+                return;
+            }
             if (!(ctx.channel() instanceof Http2StreamChannel) && !framingValid(r)) {
                 keepAlive = false;
                 localReply(LocalReplies.of(ProxyError.BAD_REQUEST, false, ctx.alloc()), true);
@@ -430,6 +466,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             }
             final ServerContext.LoopState ls = sc.loop(ctx.channel().eventLoop());
             if (!ls.tryAcquireRequest(cluster.name(), sc.maxRequestsPerLoop())) {
+                sc.metrics().onOverflow("requests");
                 error(ProxyError.UPSTREAM_OVERFLOW);
                 return;
             }
@@ -498,10 +535,55 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             final ServerContext.LoopState loop = sc.loop(ctx.channel().eventLoop());
-            final Endpoint ep = loop.pick(cluster);
+            endTry();
+            final Endpoint ep = sc.leastRequest(cluster) ? loop.pickLeastRequest(cluster) : loop.pick(cluster);
             endpoint = ep;
+            loop.tryStarted(ep);
+            tryActive = true;
             poolKey = new PoolKey(ep.socketAddress(), cluster.protocol());
-            loop.pool().acquire(poolKey, this, this);
+            acquire();
+        }
+
+        /** Takes a connection from the pool; 503 UO when the cluster's pending-requests breaker is open. */
+        private void acquire() {
+            acquiring = true;
+            if (!sc.loop(ctx.channel().eventLoop()).pool().acquire(poolKey, cluster.name(), this, this)) {
+                acquiring = false;
+                error(ProxyError.UPSTREAM_OVERFLOW);
+            }
+        }
+
+        /** The current try is counted as active on its endpoint (least request). */
+        private boolean tryActive;
+        /** Waiting for a connection from the pool. */
+        private boolean acquiring;
+
+        private void endTry() {
+            if (tryActive) {
+                tryActive = false;
+                sc.loop(ctx.channel().eventLoop()).tryEnded(endpoint);
+            }
+            if (acquiring) {
+                acquiring = false;
+                sc.loop(ctx.channel().eventLoop()).pool().cancel(cluster.name(), this);
+            }
+        }
+
+        /**
+         * Envoy's stream idle timeout: nothing was read or written for the bootstrap's streamIdleTimeout. Before
+         * the response: 408 (flag SI) and close; during it: the connection is cut.
+         */
+        void onStreamIdle() {
+            if (finished) {
+                return;
+            }
+            keepAlive = false;
+            if (responseStarted) {
+                dropUpstream();
+                ctx.close();
+                return;
+            }
+            error(ProxyError.STREAM_IDLE_TIMEOUT);
         }
 
         /**
@@ -710,6 +792,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         @Override
         public void onAcquired(Channel ch, boolean reused) {
+            acquiring = false;
             if (finished || !ctx.channel().isActive()) {
                 sc.loop(ctx.channel().eventLoop()).pool().discard(ch);
                 return;
@@ -722,6 +805,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 tryTimer = ctx.executor().schedule(() -> onTimeout(true), timeouts.backendRequestMs(),
                         TimeUnit.MILLISECONDS);
             }
+            setExpectedTimeout();
             // The head goes out with the first part of the body (one write syscall for a small request), unless
             // the body is already here or will not come.
             ch.write(req);
@@ -746,8 +830,30 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             }
         }
 
+        /**
+         * Envoy's {@code x-envoy-expected-rq-timeout-ms}: the per-try timeout when there is one, else the request
+         * timeout, never more than what is left of the request timeout (1 ms when none is left); not set when no
+         * timeout applies.
+         */
+        private void setExpectedTimeout() {
+            final long global = timeouts.requestMs();
+            long expected = timeouts.backendRequestMs();
+            if (expected <= 0) {
+                expected = global;
+            }
+            if (expected <= 0) {
+                return;
+            }
+            if (global > 0) {
+                final long elapsed = (System.nanoTime() - startNanos) / 1_000_000;
+                expected = elapsed >= global ? 1 : Math.min(expected, global - elapsed);
+            }
+            req.headers().set(EXPECTED_TIMEOUT, expected);
+        }
+
         @Override
         public void onFailed(Throwable cause) {
+            acquiring = false;
             if (finished) {
                 return;
             }
@@ -985,7 +1091,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             if (reusedConnection && !bodyForwarded && !requestHasBody) {
                 // A pooled connection the peer had closed: try once more on another, without a client-visible error.
                 reusedConnection = false;
-                sc.loop(ctx.channel().eventLoop()).pool().acquire(poolKey, this, this);
+                acquire();
                 return;
             }
             if (canRetry()) {
@@ -1034,6 +1140,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         }
 
         private void cancelTimers() {
+            endTry();
             releaseSlot();
             cancel(requestTimer);
             cancel(tryTimer);

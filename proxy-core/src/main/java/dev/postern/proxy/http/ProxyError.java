@@ -30,6 +30,10 @@ public enum ProxyError {
     UPSTREAM_PROTOCOL_ERROR(HttpResponseStatus.BAD_GATEWAY, "UPE", "upstream protocol error", false),
     /** The Host belongs to another listener than the one the TLS SNI chose (HTTP/2 connection coalescing). */
     MISDIRECTED(HttpResponseStatus.MISDIRECTED_REQUEST, "-", "Misdirected Request", false),
+    /** Memory is past an overload threshold: Envoy's overload manager answer. */
+    OVERLOADED(HttpResponseStatus.SERVICE_UNAVAILABLE, "OM", "envoy overloaded", false),
+    /** Nothing was read or written for the stream idle timeout before the response started. */
+    STREAM_IDLE_TIMEOUT(HttpResponseStatus.REQUEST_TIMEOUT, "SI", "stream timeout", false),
     /** The request could not be parsed. */
     BAD_REQUEST(HttpResponseStatus.BAD_REQUEST, "DPE", "Bad Request", false),
     /** The request line or URI was too long. */

@@ -78,6 +78,35 @@ public final class Metrics {
                 .register(registry)).increment();
     }
 
+    private final ConcurrentHashMap<String, Counter> timeouts = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Counter> overflows = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Counter> rejected = new ConcurrentHashMap<>();
+
+    /** Counts a downstream timeout by kind: idle, stream_idle, request_headers (a closed set). */
+    public void onTimeout(String kind) {
+        timeouts.computeIfAbsent(kind, k -> Counter.builder("gateway_downstream_timeouts").tag("kind", k)
+                .register(registry)).increment();
+    }
+
+    /**
+     * Counts a circuit-breaker overflow (503 UO) by breaker: requests, connections, pending (a closed set).
+     */
+    public void onOverflow(String breaker) {
+        overflows.computeIfAbsent(breaker, b -> Counter.builder("gateway_upstream_overflows").tag("breaker", b)
+                .register(registry)).increment();
+    }
+
+    /** Counts a connection closed on accept, by reason: limit, listener_limit, overload (a closed set). */
+    public void onConnectionRejected(String reason) {
+        rejected.computeIfAbsent(reason, r -> Counter.builder("gateway_downstream_connections_rejected")
+                .tag("reason", r).register(registry)).increment();
+    }
+
+    /** Registers the overload state gauge (1 while shedding). */
+    public void overloadGauge(Supplier<Number> state) {
+        Gauge.builder("gateway_overload_active", state).register(registry);
+    }
+
     /** Counts a retry. */
     public void onRetry() {
         retries.increment();

@@ -37,55 +37,161 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
 public record Bootstrap(String adminAddress, int adminPort, String controllerName, String defaultBindAddress,
                         int xffNumTrustedHops, List<String> internalCidrs, String transport, int eventLoops,
                         Duration connectTimeout, Duration upstreamIdleTimeout, boolean accessLog,
-                        Duration drainTimeout, int maxRequests) {
+                        Duration drainTimeout, int maxRequests, Downstream downstream, Http2 http2,
+                        UpstreamPolicy upstreamPolicy, Overload overload) {
+
+    /**
+     * Downstream connection limits and timeouts (issue 9), Envoy's defaults where Envoy has one.
+     *
+     * @param maxConnections connections over all listeners; past it new connections are closed on accept
+     * @param maxConnectionsPerListener connections per bound socket; 0 means only the global limit applies
+     * @param idleTimeout an HTTP connection without a request in flight is closed after this (Envoy: 1 h)
+     * @param streamIdleTimeout an exchange with no byte read or written for this long ends: 408 before the
+     *     response started, else the connection is cut (Envoy's stream_idle_timeout: 5 min)
+     * @param requestHeadersTimeout the longest a request head may take from its first byte to its end
+     *     (Envoy's request_headers_timeout; slowloris defence); 408 and close past it
+     */
+    public record Downstream(int maxConnections, int maxConnectionsPerListener, Duration idleTimeout,
+                             Duration streamIdleTimeout, Duration requestHeadersTimeout) {
+        /** The defaults. */
+        public static final Downstream DEFAULTS = new Downstream(100_000, 0, Duration.ofHours(1),
+                Duration.ofMinutes(5), Duration.ofSeconds(10));
+    }
+
+    /**
+     * HTTP/2 limits and flood mitigations, applied through Netty's codec knobs.
+     *
+     * @param maxConcurrentStreams SETTINGS_MAX_CONCURRENT_STREAMS (Envoy's default 100)
+     * @param maxHeaderListSize SETTINGS_MAX_HEADER_LIST_SIZE, also the HPACK-bomb and CONTINUATION bound
+     * @param maxRstFramesPerWindow RST_STREAM frames a client may send per window before GOAWAY
+     *     ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487)
+     * @param rstWindowSeconds that window
+     * @param maxQueuedControlFrames control frames (SETTINGS/PING acks, RST) queued unflushed towards a client
+     *     that does not read before the connection is closed (Envoy's max_outbound_control_frames: 1000)
+     * @param maxConsecutiveEmptyDataFrames empty DATA frames in a row without END_STREAM (Envoy: 1)
+     * @param maxSmallContinuationFrames CONTINUATION frames with tiny payloads in one header block
+     */
+    public record Http2(int maxConcurrentStreams, int maxHeaderListSize, int maxRstFramesPerWindow,
+                        int rstWindowSeconds, int maxQueuedControlFrames, int maxConsecutiveEmptyDataFrames,
+                        int maxSmallContinuationFrames) {
+        /** The defaults. */
+        public static final Http2 DEFAULTS = new Http2(100, 60 * 1024, 200, 30, 1000, 1, 16);
+    }
+
+    /**
+     * Upstream load balancing and the connection/pending circuit breakers.
+     *
+     * @param lbPolicy round_robin (default) or least_request; a Service annotation
+     *     {@code postern.dev/lb-policy} overrides it per Service
+     * @param maxConnections upstream connections per cluster (Envoy's 1024), shared out over the event loops
+     * @param maxPendingRequests requests waiting for an upstream connection per cluster (Envoy's 1024), shared
+     *     out over the event loops; past it 503 UO
+     */
+    public record UpstreamPolicy(String lbPolicy, int maxConnections, int maxPendingRequests) {
+        /** The defaults. */
+        public static final UpstreamPolicy DEFAULTS = new UpstreamPolicy("round_robin", 1024, 1024);
+    }
+
+    /**
+     * Overload shedding: when heap or direct memory use passes its fraction of the maximum, new connections are
+     * closed on accept and new requests answered 503 with {@code Connection: close}.
+     *
+     * @param heapThreshold fraction of the max heap (0 &lt; t &le; 1; default 0.95)
+     * @param directThreshold fraction of the max direct memory (default 0.95)
+     * @param checkInterval how often memory is sampled (default 100 ms)
+     */
+    public record Overload(double heapThreshold, double directThreshold, Duration checkInterval) {
+        /** The defaults. */
+        public static final Overload DEFAULTS = new Overload(0.95, 0.95, Duration.ofMillis(100));
+    }
 
     /** The defaults. */
     public static Bootstrap defaults() {
         return new Bootstrap("127.0.0.1", 9901, ConfigPipeline.Settings.DEFAULT_CONTROLLER, "0.0.0.0", 0,
                 List.of("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.1/32", "::1/128"), "auto", 0,
-                Duration.ofSeconds(5), Duration.ofSeconds(60), false, Duration.ofSeconds(10), 1024);
+                Duration.ofSeconds(5), Duration.ofSeconds(60), false, Duration.ofSeconds(10), 1024,
+                Downstream.DEFAULTS, Http2.DEFAULTS, UpstreamPolicy.DEFAULTS, Overload.DEFAULTS);
     }
 
     /** Returns a copy with another admin port. */
     public Bootstrap withAdminPort(int port) {
         return new Bootstrap(adminAddress, port, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout, maxRequests);
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                maxRequests, downstream, http2, upstreamPolicy, overload);
     }
 
     /** Returns a copy with another trusted-hops count. */
     public Bootstrap withTrustedHops(int hops) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, hops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout, maxRequests);
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                maxRequests, downstream, http2, upstreamPolicy, overload);
     }
 
     /** Returns a copy with another connect timeout. */
     public Bootstrap withConnectTimeout(Duration d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, d, upstreamIdleTimeout, accessLog, drainTimeout, maxRequests);
+                internalCidrs, transport, eventLoops, d, upstreamIdleTimeout, accessLog, drainTimeout,
+                maxRequests, downstream, http2, upstreamPolicy, overload);
     }
 
     /** Returns a copy with another number of event loops. */
     public Bootstrap withEventLoops(int n) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, n, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
-                maxRequests);
+                maxRequests, downstream, http2, upstreamPolicy, overload);
     }
 
     /** Returns a copy with another max-requests circuit breaker. */
     public Bootstrap withMaxRequests(int n) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout, n);
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                n, downstream, http2, upstreamPolicy, overload);
     }
 
     /** Returns a copy with access logging on or off. */
     public Bootstrap withAccessLog(boolean on) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, on, drainTimeout,
-                maxRequests);
+                maxRequests, downstream, http2, upstreamPolicy, overload);
+    }
+
+    /** Returns a copy with other downstream limits. */
+    public Bootstrap withDownstream(Downstream d) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                maxRequests, d, http2, upstreamPolicy, overload);
+    }
+
+    /** Returns a copy with other HTTP/2 limits. */
+    public Bootstrap withHttp2(Http2 h) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                maxRequests, downstream, h, upstreamPolicy, overload);
+    }
+
+    /** Returns a copy with another upstream policy. */
+    public Bootstrap withUpstreamPolicy(UpstreamPolicy u) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                maxRequests, downstream, http2, u, overload);
+    }
+
+    /** Returns a copy with other overload thresholds. */
+    public Bootstrap withOverload(Overload o) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                maxRequests, downstream, http2, upstreamPolicy, o);
+    }
+
+    /** Returns a copy with another transport (auto, epoll, io_uring, nio). */
+    public Bootstrap withTransport(String t) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, t, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                maxRequests, downstream, http2, upstreamPolicy, overload);
     }
 
     private static final Set<String> KEYS = Set.of("admin", "controllerName", "defaultBindAddress", "clientAddress",
-            "transport", "eventLoops", "upstream", "accessLog", "drainTimeout");
+            "transport", "eventLoops", "upstream", "accessLog", "drainTimeout", "downstream", "http2", "overload");
 
     /**
      * Reads a bootstrap file (SnakeYAML safe loading); absent fields keep their defaults.
@@ -137,7 +243,121 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 duration(file, up, "upstream.idleTimeout", "idleTimeout", d.upstreamIdleTimeout()),
                 Boolean.parseBoolean(str(m, "accessLog", String.valueOf(d.accessLog()))),
                 duration(file, m, "drainTimeout", "drainTimeout", d.drainTimeout()),
-                integer(file, up, "upstream.maxRequests", "maxRequests", d.maxRequests()));
+                integer(file, up, "upstream.maxRequests", "maxRequests", d.maxRequests()),
+                downstream(file, map(file, m, "downstream")), http2(file, map(file, m, "http2")),
+                upstreamPolicy(file, up), overload(file, map(file, m, "overload")));
+    }
+
+    private static Downstream downstream(Path file, Map<?, ?> m) {
+        known(file, "downstream", m, Set.of("maxConnections", "maxConnectionsPerListener", "idleTimeout",
+                "streamIdleTimeout", "requestHeadersTimeout"));
+        final Downstream d = Downstream.DEFAULTS;
+        return new Downstream(
+                positive(file, "downstream.maxConnections", integer(file, m, "downstream.maxConnections",
+                        "maxConnections", d.maxConnections())),
+                nonNegative(file, "downstream.maxConnectionsPerListener", integer(file, m,
+                        "downstream.maxConnectionsPerListener", "maxConnectionsPerListener",
+                        d.maxConnectionsPerListener())),
+                positive(file, "downstream.idleTimeout", duration(file, m, "downstream.idleTimeout", "idleTimeout",
+                        d.idleTimeout())),
+                positive(file, "downstream.streamIdleTimeout", duration(file, m, "downstream.streamIdleTimeout",
+                        "streamIdleTimeout", d.streamIdleTimeout())),
+                positive(file, "downstream.requestHeadersTimeout", duration(file, m,
+                        "downstream.requestHeadersTimeout", "requestHeadersTimeout", d.requestHeadersTimeout())));
+    }
+
+    private static Http2 http2(Path file, Map<?, ?> m) {
+        known(file, "http2", m, Set.of("maxConcurrentStreams", "maxHeaderListSize", "maxRstFramesPerWindow",
+                "rstWindowSeconds", "maxQueuedControlFrames", "maxConsecutiveEmptyDataFrames",
+                "maxSmallContinuationFrames"));
+        final Http2 d = Http2.DEFAULTS;
+        return new Http2(
+                positive(file, "http2.maxConcurrentStreams", integer(file, m, "http2.maxConcurrentStreams",
+                        "maxConcurrentStreams", d.maxConcurrentStreams())),
+                positive(file, "http2.maxHeaderListSize", integer(file, m, "http2.maxHeaderListSize",
+                        "maxHeaderListSize", d.maxHeaderListSize())),
+                positive(file, "http2.maxRstFramesPerWindow", integer(file, m, "http2.maxRstFramesPerWindow",
+                        "maxRstFramesPerWindow", d.maxRstFramesPerWindow())),
+                positive(file, "http2.rstWindowSeconds", integer(file, m, "http2.rstWindowSeconds",
+                        "rstWindowSeconds", d.rstWindowSeconds())),
+                positive(file, "http2.maxQueuedControlFrames", integer(file, m, "http2.maxQueuedControlFrames",
+                        "maxQueuedControlFrames", d.maxQueuedControlFrames())),
+                positive(file, "http2.maxConsecutiveEmptyDataFrames", integer(file, m,
+                        "http2.maxConsecutiveEmptyDataFrames", "maxConsecutiveEmptyDataFrames",
+                        d.maxConsecutiveEmptyDataFrames())),
+                positive(file, "http2.maxSmallContinuationFrames", integer(file, m,
+                        "http2.maxSmallContinuationFrames", "maxSmallContinuationFrames",
+                        d.maxSmallContinuationFrames())));
+    }
+
+    private static UpstreamPolicy upstreamPolicy(Path file, Map<?, ?> m) {
+        known(file, "upstream", m, Set.of("connectTimeout", "idleTimeout", "maxRequests", "lbPolicy",
+                "maxConnections", "maxPendingRequests"));
+        final UpstreamPolicy d = UpstreamPolicy.DEFAULTS;
+        final String lb = str(m, "lbPolicy", d.lbPolicy());
+        if (!LB_POLICIES.contains(lb)) {
+            throw new IllegalArgumentException(file + ": upstream.lbPolicy: must be round_robin or least_request, "
+                    + "got " + lb);
+        }
+        return new UpstreamPolicy(lb,
+                positive(file, "upstream.maxConnections", integer(file, m, "upstream.maxConnections",
+                        "maxConnections", d.maxConnections())),
+                positive(file, "upstream.maxPendingRequests", integer(file, m, "upstream.maxPendingRequests",
+                        "maxPendingRequests", d.maxPendingRequests())));
+    }
+
+    /** The load-balancing policies. */
+    public static final Set<String> LB_POLICIES = Set.of("round_robin", "least_request");
+
+    private static Overload overload(Path file, Map<?, ?> m) {
+        known(file, "overload", m, Set.of("heapThreshold", "directThreshold", "checkInterval"));
+        final Overload d = Overload.DEFAULTS;
+        return new Overload(fraction(file, m, "heapThreshold", d.heapThreshold()),
+                fraction(file, m, "directThreshold", d.directThreshold()),
+                positive(file, "overload.checkInterval", duration(file, m, "overload.checkInterval", "checkInterval",
+                        d.checkInterval())));
+    }
+
+    private static double fraction(Path file, Map<?, ?> m, String key, double def) {
+        final Object v = m.get(key);
+        if (v == null) {
+            return def;
+        }
+        if (!(v instanceof Number n) || n.doubleValue() <= 0 || n.doubleValue() > 1) {
+            throw new IllegalArgumentException(file + ": overload." + key + ": must be a number in (0, 1], got "
+                    + v);
+        }
+        return n.doubleValue();
+    }
+
+    private static void known(Path file, String section, Map<?, ?> m, Set<String> keys) {
+        for (Object k : m.keySet()) {
+            if (!keys.contains(String.valueOf(k))) {
+                throw new IllegalArgumentException(file + ": " + section + "." + k + ": unknown field; known: "
+                        + new java.util.TreeSet<>(keys));
+            }
+        }
+    }
+
+    private static int positive(Path file, String path, int v) {
+        if (v <= 0) {
+            throw new IllegalArgumentException(file + ": " + path + ": must be positive, got " + v);
+        }
+        return v;
+    }
+
+    private static int nonNegative(Path file, String path, int v) {
+        if (v < 0) {
+            throw new IllegalArgumentException(file + ": " + path + ": must not be negative, got " + v);
+        }
+        return v;
+    }
+
+    private static Duration positive(Path file, String path, Duration v) {
+        if (v.isZero() || v.isNegative()) {
+            throw new IllegalArgumentException(file + ": " + path + ": must be positive, got " + v);
+        }
+        return v;
     }
 
     private static Map<?, ?> map(Path file, Map<?, ?> m, String key) {

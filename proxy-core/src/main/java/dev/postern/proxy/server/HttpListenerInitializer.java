@@ -2,6 +2,7 @@ package dev.postern.proxy.server;
 
 import dev.postern.config.runtime.BindKey;
 import dev.postern.config.runtime.PortTable;
+import dev.postern.proxy.http.ConnectionGuard;
 import dev.postern.proxy.http.Http1ProxyHandler;
 
 import io.netty.channel.Channel;
@@ -19,7 +20,6 @@ import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2ServerUpgradeCodec;
 import io.netty.handler.codec.http2.Http2Settings;
-import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 import io.netty.handler.flow.FlowControlHandler;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
@@ -51,21 +51,31 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
     private final ServerContext context;
     private final BindKey key;
     private final boolean tls;
+    private final java.util.concurrent.atomic.AtomicInteger connectionCount;
 
     /**
      * Creates the initializer of one bound socket.
      *
      * @param tls true for HTTPS: TLS with the certificate chosen by SNI, then HTTP/2 or HTTP/1.1 by ALPN
+     * @param connectionCount the listener's connection count (its connection limit)
      */
-    public HttpListenerInitializer(ServerContext context, BindKey key, boolean tls) {
+    public HttpListenerInitializer(ServerContext context, BindKey key, boolean tls,
+                                   java.util.concurrent.atomic.AtomicInteger connectionCount) {
         this.context = context;
         this.key = key;
         this.tls = tls;
+        this.connectionCount = connectionCount;
+    }
+
+    private ConnectionGuard guard(boolean http2) {
+        return new ConnectionGuard(context.bootstrap().downstream(), context.metrics(), http2);
     }
 
     @Override
     protected void initChannel(Channel ch) {
-        context.connections().add(ch);
+        if (!context.admit(ch, connectionCount)) {
+            return;
+        }
         if (tls) {
             // Read freely during the handshake; the HTTP/1.1 handlers turn auto-read off once ALPN has chosen.
             ch.config().setAutoRead(true);
@@ -87,7 +97,7 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
         final CleartextHttp2ServerUpgradeHandler cleartext = new CleartextHttp2ServerUpgradeHandler(http1, upgrade,
                 new Http2Setup(true));
         final ChannelPipeline p = ch.pipeline();
-        p.addLast(cleartext);
+        p.addLast(guard(false), cleartext);
         http1Handlers(p);
     }
 
@@ -141,11 +151,11 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
         protected void configurePipeline(ChannelHandlerContext ctx, String protocol) {
             final ChannelPipeline p = ctx.pipeline();
             if (ApplicationProtocolNames.HTTP_2.equals(protocol)) {
-                p.addLast(http2FrameCodec(), multiplex());
+                p.addLast(guard(true), http2FrameCodec(), multiplex());
                 return;
             }
             ctx.channel().config().setAutoRead(false);
-            p.addLast(http1Codec());
+            p.addLast(guard(false), http1Codec());
             http1Handlers(p);
         }
 
@@ -155,12 +165,24 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
         }
     }
 
-    private static Http2FrameCodec http2FrameCodec() {
+    /**
+     * The HTTP/2 codec with the bootstrap's flood mitigations (issue 9): SETTINGS_MAX_CONCURRENT_STREAMS and
+     * SETTINGS_MAX_HEADER_LIST_SIZE (the decoder answers a larger header block, however it is split over
+     * CONTINUATION frames or inflated by HPACK, with an error), a cap on RST_STREAM frames per window (rapid
+     * reset: GOAWAY ENHANCE_YOUR_CALM), on control frames queued towards a client that does not read (SETTINGS
+     * and PING floods), on consecutive empty DATA frames and on tiny CONTINUATION frames.
+     */
+    private Http2FrameCodec http2FrameCodec() {
+        final Bootstrap.Http2 l = context.bootstrap().http2();
         return Http2FrameCodecBuilder.forServer()
                 .initialSettings(Http2Settings.defaultSettings()
-                        .maxConcurrentStreams(MAX_CONCURRENT_STREAMS)
-                        .maxHeaderListSize(MAX_HEADER_BYTES))
+                        .maxConcurrentStreams(l.maxConcurrentStreams())
+                        .maxHeaderListSize(l.maxHeaderListSize()))
                 .validateHeaders(true)
+                .decoderEnforceMaxRstFramesPerWindow(l.maxRstFramesPerWindow(), l.rstWindowSeconds())
+                .encoderEnforceMaxQueuedControlFrames(l.maxQueuedControlFrames())
+                .decoderEnforceMaxConsecutiveEmptyDataFrames(l.maxConsecutiveEmptyDataFrames())
+                .decoderEnforceMaxSmallContinuationFrames(l.maxSmallContinuationFrames())
                 .build();
     }
 
@@ -171,7 +193,8 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 // Each stream reads only when its exchange asks: request bodies flow with backpressure, and the
                 // stream's window is returned as data is consumed.
                 stream.config().setAutoRead(false);
-                stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true));
+                stream.pipeline().addLast(ConnectionGuard.forStream(context.bootstrap().downstream(),
+                        context.metrics()), new dev.postern.proxy.http.Http2RequestCodec());
                 http1Handlers(stream.pipeline());
             }
         });
@@ -202,6 +225,10 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 if (p.get(c) != null) {
                     p.remove(c);
                 }
+            }
+            final ConnectionGuard g = p.get(ConnectionGuard.class);
+            if (g != null) {
+                g.onHttp2();
             }
             ctx.channel().config().setAutoRead(true);
             p.remove(this);

@@ -140,6 +140,7 @@ public final class PosternServer implements AutoCloseable {
     }
 
     private ServerBootstrap listenerBootstrap(BindKey key, String protocol) {
+        final java.util.concurrent.atomic.AtomicInteger count = new java.util.concurrent.atomic.AtomicInteger();
         return new ServerBootstrap().group(bossGroup, workerGroup).channel(transport.serverChannel())
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .option(ChannelOption.SO_REUSEADDR, true)
@@ -148,17 +149,21 @@ public final class PosternServer implements AutoCloseable {
                 .childHandler("TCP".equals(protocol) ? new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        context.connections().add(ch);
+                        if (!context.admit(ch, count)) {
+                            return;
+                        }
                         ch.pipeline().addLast(new dev.postern.proxy.l4.TcpRouteHandler(context, key));
                     }
                 } : "TLS".equals(protocol) ? new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        context.connections().add(ch);
+                        if (!context.admit(ch, count)) {
+                            return;
+                        }
                         ch.config().setAutoRead(true); // read the ClientHello; the relay turns it off
                         ch.pipeline().addLast(new dev.postern.proxy.l4.TlsPassthroughHandler(context, key));
                     }
-                } : new HttpListenerInitializer(context, key, "HTTPS".equals(protocol)));
+                } : new HttpListenerInitializer(context, key, "HTTPS".equals(protocol), count));
     }
 
     /** Envoy appends its own local address (the host's first non-loopback IP) for loopback peers. */
@@ -249,6 +254,7 @@ public final class PosternServer implements AutoCloseable {
             c.close().awaitUninterruptibly();
         }
         admin.close().awaitUninterruptibly();
+        context.close();
         workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
         bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
     }

@@ -30,6 +30,12 @@ public final class ServerContext {
             "postern-connections", io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
     private volatile boolean draining;
     private final int maxRequestsPerLoop;
+    private final int maxConnectionsPerLoop;
+    private final int maxPendingPerLoop;
+    private final boolean leastRequestDefault;
+    private final OverloadMonitor overload;
+    private final java.util.concurrent.atomic.AtomicInteger downstreamConnections =
+            new java.util.concurrent.atomic.AtomicInteger();
 
     /** Sent through every connection's pipeline when the server starts draining. */
     public static final Object DRAIN = new Object() {
@@ -64,8 +70,14 @@ public final class ServerContext {
         final int loops = bootstrap.eventLoops() > 0 ? bootstrap.eventLoops()
                 : Runtime.getRuntime().availableProcessors();
         this.maxRequestsPerLoop = Math.max(1, (bootstrap.maxRequests() + loops - 1) / loops);
+        final Bootstrap.UpstreamPolicy up = bootstrap.upstreamPolicy();
+        this.maxConnectionsPerLoop = Math.max(1, (up.maxConnections() + loops - 1) / loops);
+        this.maxPendingPerLoop = Math.max(1, (up.maxPendingRequests() + loops - 1) / loops);
+        this.leastRequestDefault = "least_request".equals(up.lbPolicy());
         this.metrics = new dev.postern.proxy.observe.Metrics();
-        this.metrics.connectionsGauge(connections::size);
+        this.metrics.connectionsGauge(downstreamConnections::get);
+        this.overload = new OverloadMonitor(bootstrap.overload());
+        this.metrics.overloadGauge(() -> overload.overloaded() ? 1 : 0);
         this.accessLog = bootstrap.accessLog() ? new dev.postern.proxy.observe.AccessLog(metrics) : null;
     }
 
@@ -75,6 +87,67 @@ public final class ServerContext {
      */
     public int maxRequestsPerLoop() {
         return maxRequestsPerLoop;
+    }
+
+    /**
+     * Admits a connection just accepted on a listener, or closes it: while overloaded, past the global
+     * {@code downstream.maxConnections}, or past the listener's {@code downstream.maxConnectionsPerListener}.
+     * Call from the listener's channel initializer; the counts go down when the connection closes.
+     *
+     * @param perListener the listener's connection count
+     * @return false when the connection was closed
+     */
+    public boolean admit(io.netty.channel.Channel ch, java.util.concurrent.atomic.AtomicInteger perListener) {
+        final Bootstrap.Downstream d = bootstrap.downstream();
+        final String reason;
+        if (overload.overloaded()) {
+            reason = "overload";
+        } else if (downstreamConnections.incrementAndGet() > d.maxConnections()) {
+            downstreamConnections.decrementAndGet();
+            reason = "limit";
+        } else if (perListener.incrementAndGet() > d.maxConnectionsPerListener()
+                && d.maxConnectionsPerListener() > 0) {
+            perListener.decrementAndGet();
+            downstreamConnections.decrementAndGet();
+            reason = "listener_limit";
+        } else {
+            reason = null;
+        }
+        if (reason != null) {
+            metrics.onConnectionRejected(reason);
+            ch.close();
+            return false;
+        }
+        ch.closeFuture().addListener(f -> {
+            downstreamConnections.decrementAndGet();
+            perListener.decrementAndGet();
+        });
+        connections.add(ch);
+        return true;
+    }
+
+    /** The number of open downstream connections. */
+    public int downstreamConnections() {
+        return downstreamConnections.get();
+    }
+
+    /** True while memory is past an overload threshold: new requests answer 503 and close. */
+    public boolean overloaded() {
+        return overload.overloaded();
+    }
+
+    /** Stops the overload sampler. */
+    void close() {
+        overload.close();
+    }
+
+    /** Whether a cluster balances by least request (its Service's annotation, else the bootstrap default). */
+    public boolean leastRequest(dev.postern.config.runtime.Cluster c) {
+        return switch (c.loadBalancing()) {
+            case ROUND_ROBIN -> false;
+            case LEAST_REQUEST -> true;
+            case DEFAULT -> leastRequestDefault;
+        };
     }
 
     /** The metrics. */
@@ -196,6 +269,64 @@ public final class ServerContext {
             return true;
         }
 
+        /** Tries in flight to each endpoint from this loop (least-request balancing). */
+        private final Map<java.net.InetSocketAddress, int[]> endpointActive = new HashMap<>();
+
+        /** A try to {@code ep} started. */
+        public void tryStarted(dev.postern.config.runtime.Endpoint ep) {
+            endpointActive.computeIfAbsent(ep.socketAddress(), k -> new int[1])[0]++;
+        }
+
+        /** A try to {@code ep} ended. */
+        public void tryEnded(dev.postern.config.runtime.Endpoint ep) {
+            final int[] n = endpointActive.get(ep.socketAddress());
+            if (n != null && n[0] > 0) {
+                n[0]--;
+            }
+        }
+
+        /** Tries in flight from this loop to an endpoint. */
+        public int active(dev.postern.config.runtime.Endpoint ep) {
+            final int[] n = endpointActive.get(ep.socketAddress());
+            return n == null ? 0 : n[0];
+        }
+
+        /**
+         * Least request, Envoy's power of two choices: two distinct endpoints at random, the one with fewer tries
+         * in flight from this loop wins (the first on a tie). Ejected endpoints are not chosen while another is
+         * available; when both draws are ejected, round-robin over the healthy ones decides.
+         */
+        public dev.postern.config.runtime.Endpoint pickLeastRequest(dev.postern.config.runtime.Cluster cluster) {
+            final java.util.List<dev.postern.config.runtime.Endpoint> eps = cluster.endpoints();
+            final int n = eps.size();
+            if (n == 1) {
+                return eps.getFirst();
+            }
+            final java.util.concurrent.ThreadLocalRandom rnd = java.util.concurrent.ThreadLocalRandom.current();
+            final int i = rnd.nextInt(n);
+            final int j = (i + 1 + rnd.nextInt(n - 1)) % n;
+            final dev.postern.config.runtime.Endpoint a = eps.get(i);
+            final dev.postern.config.runtime.Endpoint b = eps.get(j);
+            final long now = System.nanoTime();
+            final boolean ea = ejected(a, now);
+            final boolean eb = ejected(b, now);
+            if (ea && eb) {
+                return pick(cluster);
+            }
+            if (ea) {
+                return b;
+            }
+            if (eb) {
+                return a;
+            }
+            return active(b) < active(a) ? b : a;
+        }
+
+        private boolean ejected(dev.postern.config.runtime.Endpoint ep, long now) {
+            final Health h = health.get(ep.socketAddress());
+            return h != null && h.ejectedUntil - now > 0;
+        }
+
         /** The next round-robin index for a cluster of {@code size} endpoints. */
         public int nextIndex(String cluster, int size) {
             final int[] c = cursors.computeIfAbsent(cluster, k -> new int[] {
@@ -211,7 +342,7 @@ public final class ServerContext {
         LoopState s = loopState.get();
         if (s == null) {
             s = new LoopState(new UpstreamPool(loop, transport, bootstrap.connectTimeout(),
-                    bootstrap.upstreamIdleTimeout()));
+                    bootstrap.upstreamIdleTimeout(), maxConnectionsPerLoop, maxPendingPerLoop, metrics));
             loopState.set(s);
         }
         return s;

@@ -33,6 +33,27 @@ import java.util.concurrent.TimeUnit;
  */
 public final class UpstreamPool {
     private static final AttributeKey<PoolKey> KEY = AttributeKey.valueOf("postern.poolKey");
+    private static final AttributeKey<ClusterState> CLUSTER = AttributeKey.valueOf("postern.cluster");
+
+    private final int maxConnections;
+    private final int maxPending;
+    private final dev.postern.proxy.observe.Metrics metrics;
+    /** The circuit-breaker state of each cluster this loop has used. */
+    private final Map<String, ClusterState> clusters = new HashMap<>();
+
+    /**
+     * The connection and pending-request counts of one cluster on this loop, and the requests waiting for a
+     * connection because the cluster is at its connection limit (oldest first).
+     */
+    private static final class ClusterState {
+        int connections;
+        int pending;
+        final ArrayDeque<Waiter> waiters = new ArrayDeque<>(0);
+    }
+
+    /** A request waiting for a connection of its cluster. */
+    private record Waiter(PoolKey key, UpstreamListener owner, Callback done) {
+    }
 
     private final EventLoop loop;
     private final Bootstrap bootstrap;
@@ -49,9 +70,15 @@ public final class UpstreamPool {
      * @param transport the transport (for the socket channel class)
      * @param connectTimeout the connect timeout
      * @param idleTimeout how long a connection may sit idle before it is closed
+     * @param maxConnections the HTTP/1.1 connections one cluster may have open from this loop
+     * @param maxPending the requests of one cluster that may wait for a connection on this loop
      */
-    public UpstreamPool(EventLoop loop, Transport transport, Duration connectTimeout, Duration idleTimeout) {
+    public UpstreamPool(EventLoop loop, Transport transport, Duration connectTimeout, Duration idleTimeout,
+                        int maxConnections, int maxPending, dev.postern.proxy.observe.Metrics metrics) {
         this.loop = loop;
+        this.maxConnections = maxConnections;
+        this.maxPending = maxPending;
+        this.metrics = metrics;
         final long idleMs = idleTimeout.toMillis();
         this.bootstrap = new Bootstrap().group(loop).channel(transport.socketChannel())
                 .option(ChannelOption.AUTO_READ, false)
@@ -89,12 +116,21 @@ public final class UpstreamPool {
     /**
      * Gets a connection for {@code key}, reused when one is idle or newly connected, and hands it to
      * {@code done}. {@code owner} receives the connection's events from then on.
+     *
+     * <p>Circuit breakers (Envoy's max_connections and max_pending_requests, per loop share): when the cluster
+     * has all its connections open and none is idle, the request waits for one to be released or closed; when
+     * too many requests wait or connect already, nothing is done and false is returned (the caller answers 503
+     * UO).
+     *
+     * @param cluster the cluster's name, whose breakers apply
+     * @return false when the pending-requests breaker is open
      */
-    public void acquire(PoolKey key, UpstreamListener owner, Callback done) {
+    public boolean acquire(PoolKey key, String cluster, UpstreamListener owner, Callback done) {
         assert loop.inEventLoop();
+        final ClusterState cs = clusters.computeIfAbsent(cluster, k -> new ClusterState());
         if (key.protocol() == Cluster.Protocol.H2C) {
             acquireStream(key, owner, done);
-            return;
+            return true;
         }
         final ArrayDeque<Channel> q = idle.get(key);
         if (q != null) {
@@ -103,20 +139,52 @@ public final class UpstreamPool {
                 if (ch.isActive()) {
                     handler(ch).owner(owner);
                     done.onAcquired(ch, true);
-                    return;
+                    return true;
                 }
             }
         }
+        if (cs.pending >= maxPending) {
+            metrics.onOverflow("pending");
+            return false;
+        }
+        if (cs.connections >= maxConnections) {
+            metrics.onOverflow("connections");
+            cs.pending++;
+            cs.waiters.addLast(new Waiter(key, owner, done));
+            return true;
+        }
+        connect(key, cs, owner, done);
+        return true;
+    }
+
+    /** Gives up waiting for a connection (the exchange ended first). */
+    public void cancel(String cluster, UpstreamListener owner) {
+        final ClusterState cs = clusters.get(cluster);
+        if (cs == null) {
+            return;
+        }
+        if (cs.waiters.removeIf(w -> w.owner() == owner)) {
+            cs.pending--;
+        }
+    }
+
+    private void connect(PoolKey key, ClusterState cs, UpstreamListener owner, Callback done) {
+        cs.connections++;
+        cs.pending++; // a request waiting for its new connection is pending, as in Envoy
         final ChannelFuture f = bootstrap.connect(key.address());
         final Channel ch = f.channel();
         ch.attr(KEY).set(key);
+        ch.attr(CLUSTER).set(cs);
         ch.closeFuture().addListener(x -> {
             final ArrayDeque<Channel> dq = idle.get(key);
             if (dq != null) {
                 dq.remove(ch);
             }
+            cs.connections--;
+            serveWaiters(cs);
         });
         f.addListener(x -> {
+            cs.pending--;
             if (x.isSuccess()) {
                 handler(ch).owner(owner);
                 done.onAcquired(ch, false);
@@ -124,6 +192,15 @@ public final class UpstreamPool {
                 done.onFailed(x.cause());
             }
         });
+    }
+
+    /** Connects for waiting requests while the cluster has connections to spare. */
+    private void serveWaiters(ClusterState cs) {
+        Waiter w;
+        while (cs.connections < maxConnections && (w = cs.waiters.pollFirst()) != null) {
+            cs.pending--;
+            connect(w.key(), cs, w.owner(), w.done());
+        }
     }
 
     /** Opens a stream on the key's HTTP/2 connection, connecting it first when there is none. */
@@ -176,6 +253,23 @@ public final class UpstreamPool {
         }
         final PoolKey key = ch.attr(KEY).get();
         if (!ch.isActive() || key == null) {
+            ch.close();
+            return;
+        }
+        final ClusterState cs = ch.attr(CLUSTER).get();
+        if (cs != null && !cs.waiters.isEmpty()) {
+            // A request waits for a connection of this cluster: hand this one over when it suits, else close it
+            // so that the waiter can connect.
+            for (java.util.Iterator<Waiter> it = cs.waiters.iterator(); it.hasNext(); ) {
+                final Waiter w = it.next();
+                if (w.key().equals(key)) {
+                    it.remove();
+                    cs.pending--;
+                    handler(ch).owner(w.owner());
+                    w.done().onAcquired(ch, true);
+                    return;
+                }
+            }
             ch.close();
             return;
         }

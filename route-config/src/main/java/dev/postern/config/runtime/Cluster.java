@@ -8,8 +8,28 @@ import java.util.List;
  * @param name {@code ns/service:port}, used in logs and metrics
  * @param protocol the upstream protocol the data plane speaks to the endpoints
  * @param endpoints the ready endpoints, in a stable order; empty means 503 (no healthy upstream)
+ * @param loadBalancing how an endpoint is chosen: the Service's {@code postern.dev/lb-policy} annotation, or
+ *     {@link LoadBalancing#DEFAULT} (the bootstrap's {@code upstream.lbPolicy})
  */
-public record Cluster(String name, Protocol protocol, List<Endpoint> endpoints) {
+public record Cluster(String name, Protocol protocol, List<Endpoint> endpoints, LoadBalancing loadBalancing) {
+
+    /** The Service annotation that chooses the load-balancing policy: round_robin or least_request. */
+    public static final String LB_POLICY_ANNOTATION = "postern.dev/lb-policy";
+
+    /** How an endpoint of the cluster is chosen for each try. */
+    public enum LoadBalancing {
+        /** The bootstrap's default policy. */
+        DEFAULT,
+        /** Round-robin, skipping ejected endpoints. */
+        ROUND_ROBIN,
+        /** Least request, power of two choices. */
+        LEAST_REQUEST
+    }
+
+    /** A cluster with the default load balancing. */
+    public Cluster(String name, Protocol protocol, List<Endpoint> endpoints) {
+        this(name, protocol, endpoints, LoadBalancing.DEFAULT);
+    }
 
     /** The upstream protocol, from the Service port's appProtocol. */
     public enum Protocol {
@@ -24,5 +44,6 @@ public record Cluster(String name, Protocol protocol, List<Endpoint> endpoints) 
     /** Copies the list. */
     public Cluster {
         endpoints = List.copyOf(endpoints);
+        loadBalancing = loadBalancing == null ? LoadBalancing.DEFAULT : loadBalancing;
     }
 }

@@ -83,6 +83,9 @@ public final class TableDump {
                         case Backend.Forward c -> {
                             b.put("cluster", c.cluster().name());
                             b.put("protocol", c.cluster().protocol().name());
+                            if (c.cluster().loadBalancing() != Cluster.LoadBalancing.DEFAULT) {
+                                b.put("loadBalancing", c.cluster().loadBalancing().name());
+                            }
                             b.put("endpoints", new ArrayList<>(c.cluster().endpoints().stream().map(Endpoint::toString)
                             .toList()));
                         }

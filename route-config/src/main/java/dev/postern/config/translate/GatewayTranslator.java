@@ -1137,7 +1137,25 @@ public final class GatewayTranslator {
             return new Backend.Invalid(500, "UnsupportedProtocol", "appProtocol " + app + " is not supported");
         }
         return new Backend.Forward(new Cluster(ns + "/" + ref.name() + ":" + ref.port(), proto,
-                endpoints(ns, svc, sp, field, r)));
+                endpoints(ns, svc, sp, field, r), loadBalancing(svc)));
+    }
+
+    /** The Service's {@code postern.dev/lb-policy} annotation; an unknown value warns and keeps the default. */
+    private Cluster.LoadBalancing loadBalancing(Service svc) {
+        final String v = svc.metadata().annotations().get(Cluster.LB_POLICY_ANNOTATION);
+        if (v == null) {
+            return Cluster.LoadBalancing.DEFAULT;
+        }
+        return switch (v) {
+            case "round_robin" -> Cluster.LoadBalancing.ROUND_ROBIN;
+            case "least_request" -> Cluster.LoadBalancing.LEAST_REQUEST;
+            default -> {
+                warn(svc, "metadata.annotations." + Cluster.LB_POLICY_ANNOTATION, "UnsupportedValue",
+                        "\"" + v + "\" is not a load-balancing policy (round_robin, least_request); the default "
+                        + "applies");
+                yield Cluster.LoadBalancing.DEFAULT;
+            }
+        };
     }
 
     private List<Endpoint> endpoints(String ns, Service svc, Service.ServicePort sp, String field, Resource r) {

@@ -265,7 +265,7 @@ public final class YamlReader {
         ctx.name = name == null ? "" : name;
         ctx.namespace = ns;
         return new ObjectMeta(ns, ctx.name, m.get("labels").stringMap(), m.get("generation").longValue(1),
-                m.get("creationTimestamp").str(""));
+                m.get("creationTimestamp").str(""), m.get("annotations").stringMap());
     }
 
     private static SourceInfo source(YNode.Ctx ctx, YNode root) {
