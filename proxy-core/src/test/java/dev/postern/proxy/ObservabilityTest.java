@@ -31,8 +31,8 @@ class ObservabilityTest {
             assertEquals(404, c.get("nothing.test", "/").status());
             final String admin = "http://127.0.0.1:" + gw.server.adminAddress().getPort();
             final String m = TestGateway.run("curl", "-sS", admin + "/stats/prometheus");
-            assertTrue(m.contains("gateway_downstream_requests_total{code_class=\"2xx\",route=\"httproute/default/r\"} 3.0"), m);
-            assertTrue(m.contains("gateway_downstream_requests_total{code_class=\"4xx\",route=\"none\"} 1.0"), m);
+            assertTrue(m.contains("gateway_downstream_requests_total{code_class=\"2xx\",gateway=\"default/gw\",listener=\"http\",route=\"httproute/default/r\"} 3.0"), m);
+            assertTrue(m.contains("gateway_downstream_requests_total{code_class=\"4xx\",gateway=\"default/gw\",listener=\"http\",route=\"none\"} 1.0"), m);
             assertTrue(m.contains("gateway_proxy_errors_total{flag=\"NR\"} 1.0"), m);
             assertTrue(m.contains("gateway_downstream_connections_active"), m);
         } finally {

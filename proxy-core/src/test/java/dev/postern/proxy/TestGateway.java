@@ -73,6 +73,7 @@ final class TestGateway implements AutoCloseable {
             throw new IllegalStateException("test config rejected: " + first.diagnostics());
         }
         this.server = PosternServer.start(b, ref);
+        loader.reportTo(server.context().metrics());
         loader.watch();
     }
 

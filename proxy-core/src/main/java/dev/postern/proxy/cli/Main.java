@@ -197,8 +197,7 @@ public final class Main {
         }
         final PosternServer server = PosternServer.start(b, ref);
         server.context().metrics().onConfigBuild(true, first.buildNanos(), first.table().version());
-        loader.onBuild(x -> server.context().metrics().onConfigBuild(!x.rejected(), x.buildNanos(),
-                x.rejected() ? 0 : x.table().version()));
+        loader.reportTo(server.context().metrics());
         loader.watch();
         final CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -72,6 +72,26 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     /** How much of a request body is read and dropped after a local reply before the connection is closed. */
     private static final long DRAIN_LIMIT = 1 << 20;
 
+    /** The metrics kind of a failed upstream connect: refused, timeout, reset, tls or other. */
+    static String connectFailureKind(Throwable cause) {
+        for (Throwable t = cause; t != null; t = t.getCause()) {
+            if (t instanceof io.netty.channel.ConnectTimeoutException) {
+                return "timeout";
+            }
+            if (t instanceof java.net.ConnectException) {
+                return "refused";
+            }
+            if (t instanceof javax.net.ssl.SSLException) {
+                return "tls";
+            }
+            if (t instanceof java.net.SocketException || t instanceof java.io.IOException
+                    && String.valueOf(t.getMessage()).contains("reset")) {
+                return "reset";
+            }
+        }
+        return "other";
+    }
+
     private final ServerContext sc;
     private final BindKey bind;
     private final boolean tls;
@@ -268,6 +288,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private final long startNanos = System.nanoTime();
         private final long startMillis = System.currentTimeMillis();
         private String routeKey;
+        /** The listener whose virtual host answered, for metrics labels; null when none. */
+        private String listenerName;
         private int status;
         private String flags;
         private long bytesIn;
@@ -324,7 +346,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private void outcome(boolean failure) {
             if (endpoint != null && cluster != null && sc.loop(ctx.channel().eventLoop()).outcome(cluster, endpoint,
                     failure)) {
-                sc.metrics().onError("ejection");
+                sc.metrics().onEjection();
             }
         }
 
@@ -382,6 +404,13 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             final VirtualHost vh = port == null ? null : port.virtualHost(head.host());
+            if (vh != null) {
+                listenerName = vh.listener();
+            } else if (port != null) {
+                // No virtual host (a 404): the listener still counts it.
+                final dev.postern.config.runtime.ListenerRoutes l = port.listeners().find(head.host());
+                listenerName = l == null ? null : l.name();
+            }
             final RouteEntry route = vh == null ? null : vh.match(head);
             if (route == null) {
                 error(ProxyError.NO_ROUTE);
@@ -858,6 +887,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             outcome(true);
+            sc.metrics().onConnectFailure(connectFailureKind(cause));
             if (canRetry()) {
                 retryLater();
                 return;
@@ -893,6 +923,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                     return;
                 }
                 outcome(resp.status().code() >= 500);
+                sc.metrics().onUpstreamResponse(cluster.name(), resp.status().code(),
+                        System.nanoTime() - upstreamSentNanos);
                 if (retry.retriable(resp.status().code()) && canRetry()) {
                     ReferenceCountUtil.release(msg);
                     retryLater(); // the rest of this response is never read: the connection is closed
@@ -1123,7 +1155,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             }
             recorded = true;
             final long nanos = System.nanoTime() - startNanos;
-            sc.metrics().onResponse(routeKey, status, nanos);
+            sc.metrics().onResponse(listenerName, routeKey, status, nanos);
             final dev.postern.proxy.observe.AccessLog log = sc.accessLog();
             if (log != null) {
                 final HttpHeaders h = req.headers();

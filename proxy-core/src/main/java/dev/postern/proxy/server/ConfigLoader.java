@@ -49,8 +49,26 @@ public final class ConfigLoader implements AutoCloseable {
         this.ref = requireNonNull(ref, "ref");
     }
 
+    private volatile java.util.function.LongConsumer onPropagated = n -> { };
+
+    /** Registers a callback given, for each published rebuild the watcher started, the nanoseconds from the first
+     * file change of the burst to the publish. */
+    public void onPropagated(java.util.function.LongConsumer listener) {
+        this.onPropagated = requireNonNull(listener, "listener");
+    }
+
+    /** Reports every build and every propagation to {@code metrics} from now on. */
+    public void reportTo(dev.postern.proxy.observe.Metrics metrics) {
+        onBuild(x -> metrics.onConfigBuild(!x.rejected(), x.buildNanos(), x.rejected() ? 0 : x.table().version()));
+        onPropagated(metrics::onPropagated);
+    }
+
     /** Builds once; returns the build (published when not rejected). */
     public synchronized ConfigPipeline.Build reload() {
+        return reload(0);
+    }
+
+    private synchronized ConfigPipeline.Build reload(long changedAtNanos) {
         final ConfigPipeline.Build b = ConfigPipeline.fromDirectory(dir, settings, version.incrementAndGet(), files);
         for (Diagnostic d : b.diagnostics()) {
             if (d.isError()) {
@@ -61,6 +79,9 @@ public final class ConfigLoader implements AutoCloseable {
         }
         final RouteTable before = ref.table();
         final boolean published = ref.offer(b);
+        if (published && changedAtNanos != 0) {
+            onPropagated.accept(System.nanoTime() - changedAtNanos);
+        }
         onBuild.accept(b);
         if (published) {
             // After the publish: the summary never delays propagation.
@@ -75,7 +96,7 @@ public final class ConfigLoader implements AutoCloseable {
 
     /** Starts watching the directory for changes. */
     public void watch() throws IOException {
-        watcher = new DirectoryWatcher(dir, DEBOUNCE, this::reload);
+        watcher = new DirectoryWatcher(dir, DEBOUNCE, (java.util.function.LongConsumer) this::reload);
     }
 
     @Override

@@ -52,6 +52,8 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
     private final BindKey key;
     private final boolean tls;
     private final java.util.concurrent.atomic.AtomicInteger connectionCount;
+    /** Counts a downstream HTTP/2 stream out of the streams gauge when it closes. */
+    private final io.netty.channel.ChannelFutureListener streamClosed;
 
     /**
      * Creates the initializer of one bound socket.
@@ -62,6 +64,7 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
     public HttpListenerInitializer(ServerContext context, BindKey key, boolean tls,
                                    java.util.concurrent.atomic.AtomicInteger connectionCount) {
         this.context = context;
+        this.streamClosed = f -> context.metrics().downstreamStreams(-1);
         this.key = key;
         this.tls = tls;
         this.connectionCount = connectionCount;
@@ -193,6 +196,8 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 // Each stream reads only when its exchange asks: request bodies flow with backpressure, and the
                 // stream's window is returned as data is consumed.
                 stream.config().setAutoRead(false);
+                context.metrics().downstreamStreams(1);
+                stream.closeFuture().addListener(streamClosed);
                 stream.pipeline().addLast(ConnectionGuard.forStream(context.bootstrap().downstream(),
                         context.metrics()), new dev.postern.proxy.http.Http2RequestCodec());
                 http1Handlers(stream.pipeline());

@@ -63,6 +63,8 @@ public final class PosternServer implements AutoCloseable {
         LOG.info("health check set to {}", failed ? "failing" : "passing");
     }
 
+    private final dev.postern.proxy.upstream.HealthChecker health;
+
     private PosternServer(Bootstrap bootstrap, ConfigRef config) throws InterruptedException {
         this.bootstrap = bootstrap;
         this.config = config;
@@ -75,6 +77,8 @@ public final class PosternServer implements AutoCloseable {
         final ForwardedHeaderPolicy policy = new ForwardedHeaderPolicy(bootstrap.xffNumTrustedHops(),
                 CidrSet.parse(bootstrap.internalCidrs()), localAddress());
         this.context = new ServerContext(config, policy, bootstrap, transport);
+        this.health = new dev.postern.proxy.upstream.HealthChecker(workerGroup.next(), transport);
+        context.healthChecker(health);
         this.admin = new ServerBootstrap().group(bossGroup, workerGroup).channel(transport.serverChannel())
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
@@ -104,6 +108,7 @@ public final class PosternServer implements AutoCloseable {
 
     /** Binds the sockets the table needs and closes the ones it no longer has. */
     private synchronized void sync(RouteTable table) {
+        health.sync(table);
         final Set<dev.postern.config.tls.CertificateKeyPair> certs = new HashSet<>();
         for (var pt : table.ports().values()) {
             if (pt.tls() != null) {
@@ -254,6 +259,7 @@ public final class PosternServer implements AutoCloseable {
             c.close().awaitUninterruptibly();
         }
         admin.close().awaitUninterruptibly();
+        health.close();
         context.close();
         workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
         bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();

@@ -164,9 +164,30 @@ public final class ServerContext {
     public static final class LoopState {
         private final UpstreamPool pool;
         private final Map<String, int[]> cursors = new HashMap<>();
+        private final java.util.function.Supplier<dev.postern.proxy.upstream.HealthChecker> checker;
 
-        LoopState(UpstreamPool pool) {
+        LoopState(UpstreamPool pool, java.util.function.Supplier<dev.postern.proxy.upstream.HealthChecker> checker) {
             this.pool = pool;
+            this.checker = checker;
+        }
+
+        /** True when active health checking marked {@code ep} unhealthy (one volatile read when none is). */
+        private boolean unhealthy(dev.postern.config.runtime.Endpoint ep) {
+            final dev.postern.proxy.upstream.HealthChecker h = checker.get();
+            return h != null && h.isUnhealthy(ep.socketAddress());
+        }
+
+        /** True when some endpoint of the cluster passes its health checks (else health is ignored: panic). */
+        private boolean anyHealthy(dev.postern.config.runtime.Cluster cluster) {
+            if (cluster.healthCheck() == null) {
+                return true;
+            }
+            for (dev.postern.config.runtime.Endpoint ep : cluster.endpoints()) {
+                if (!unhealthy(ep)) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         /** The loop's upstream pool. */
@@ -218,11 +239,21 @@ public final class ServerContext {
             final java.util.List<dev.postern.config.runtime.Endpoint> eps = cluster.endpoints();
             final int n = eps.size();
             final long now = System.nanoTime();
+            final boolean checkHealth = cluster.healthCheck() != null && anyHealthy(cluster);
             for (int tries = 0; tries < n; tries++) {
                 final dev.postern.config.runtime.Endpoint ep = eps.get(nextIndex(cluster.name(), n));
                 final Health h = health.get(ep.socketAddress());
-                if (h == null || h.ejectedUntil - now <= 0) {
+                if ((h == null || h.ejectedUntil - now <= 0) && !(checkHealth && unhealthy(ep))) {
                     return ep;
+                }
+            }
+            if (checkHealth) {
+                // Every endpoint this loop has not ejected failed its health checks: take the healthy ones anyway.
+                for (int tries = 0; tries < n; tries++) {
+                    final dev.postern.config.runtime.Endpoint ep = eps.get(nextIndex(cluster.name(), n));
+                    if (!unhealthy(ep)) {
+                        return ep;
+                    }
                 }
             }
             return eps.get(nextIndex(cluster.name(), n));
@@ -308,8 +339,9 @@ public final class ServerContext {
             final dev.postern.config.runtime.Endpoint a = eps.get(i);
             final dev.postern.config.runtime.Endpoint b = eps.get(j);
             final long now = System.nanoTime();
-            final boolean ea = ejected(a, now);
-            final boolean eb = ejected(b, now);
+            final boolean checkHealth = cluster.healthCheck() != null && anyHealthy(cluster);
+            final boolean ea = ejected(a, now) || checkHealth && unhealthy(a);
+            final boolean eb = ejected(b, now) || checkHealth && unhealthy(b);
             if (ea && eb) {
                 return pick(cluster);
             }
@@ -336,13 +368,31 @@ public final class ServerContext {
         }
     }
 
+    /** Active health checks; set once by the server at start. */
+    private volatile dev.postern.proxy.upstream.HealthChecker healthChecker;
+
+    /** Installs the active health checker (the server's, on one of its loops) and its metrics. */
+    public void healthChecker(dev.postern.proxy.upstream.HealthChecker h) {
+        this.healthChecker = h;
+        metrics.gauge("gateway_upstream_unhealthy_endpoints", "Endpoints failing their active health checks",
+                h::unhealthyCount);
+        metrics.functionCounter("gateway_upstream_health_checks", "result", "passed", h::passed);
+        metrics.functionCounter("gateway_upstream_health_checks", "result", "failed", h::failed);
+    }
+
+    /** The active health checker, or null before the server installed it. */
+    public dev.postern.proxy.upstream.HealthChecker healthChecker() {
+        return healthChecker;
+    }
+
     /** Returns the state of the calling event loop, creating it on first use. Call from {@code loop} only. */
     public LoopState loop(EventLoop loop) {
         assert loop.inEventLoop();
         LoopState s = loopState.get();
         if (s == null) {
             s = new LoopState(new UpstreamPool(loop, transport, bootstrap.connectTimeout(),
-                    bootstrap.upstreamIdleTimeout(), maxConnectionsPerLoop, maxPendingPerLoop, metrics));
+                    bootstrap.upstreamIdleTimeout(), maxConnectionsPerLoop, maxPendingPerLoop, metrics),
+                    () -> healthChecker);
             loopState.set(s);
         }
         return s;

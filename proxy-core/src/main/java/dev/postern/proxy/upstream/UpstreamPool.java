@@ -175,7 +175,9 @@ public final class UpstreamPool {
         final Channel ch = f.channel();
         ch.attr(KEY).set(key);
         ch.attr(CLUSTER).set(cs);
+        metrics.upstreamConnections(1);
         ch.closeFuture().addListener(x -> {
+            metrics.upstreamConnections(-1);
             final ArrayDeque<Channel> dq = idle.get(key);
             if (dq != null) {
                 dq.remove(ch);
@@ -209,7 +211,11 @@ public final class UpstreamPool {
         if (parent == null || (parent.isDone() && !parent.channel().isActive())) {
             final ChannelFuture f = h2Bootstrap.connect(key.address());
             h2.put(key, f);
-            f.channel().closeFuture().addListener(x -> h2.remove(key, f));
+            metrics.upstreamConnections(1);
+            f.channel().closeFuture().addListener(x -> {
+                metrics.upstreamConnections(-1);
+                h2.remove(key, f);
+            });
             parent = f;
         }
         final boolean reused = parent.isDone();

@@ -10,8 +10,10 @@ import java.util.List;
  * @param endpoints the ready endpoints, in a stable order; empty means 503 (no healthy upstream)
  * @param loadBalancing how an endpoint is chosen: the Service's {@code postern.dev/lb-policy} annotation, or
  *     {@link LoadBalancing#DEFAULT} (the bootstrap's {@code upstream.lbPolicy})
+ * @param healthCheck the active health check from the Service's annotations, or null for none
  */
-public record Cluster(String name, Protocol protocol, List<Endpoint> endpoints, LoadBalancing loadBalancing) {
+public record Cluster(String name, Protocol protocol, List<Endpoint> endpoints, LoadBalancing loadBalancing,
+                      HealthCheck healthCheck) {
 
     /** The Service annotation that chooses the load-balancing policy: round_robin or least_request. */
     public static final String LB_POLICY_ANNOTATION = "postern.dev/lb-policy";
@@ -26,9 +28,9 @@ public record Cluster(String name, Protocol protocol, List<Endpoint> endpoints, 
         LEAST_REQUEST
     }
 
-    /** A cluster with the default load balancing. */
+    /** A cluster with the default load balancing and no active health check. */
     public Cluster(String name, Protocol protocol, List<Endpoint> endpoints) {
-        this(name, protocol, endpoints, LoadBalancing.DEFAULT);
+        this(name, protocol, endpoints, LoadBalancing.DEFAULT, null);
     }
 
     /** The upstream protocol, from the Service port's appProtocol. */

@@ -19,14 +19,25 @@ public final class VirtualHost {
     private static final int INDEX_THRESHOLD = 8;
 
     private final String hostname;
+    private final String listener;
     private final RouteEntry[] routes;
     private final Map<String, int[]> exact;
     private final RegionMap<int[]> prefixes;
     private final int[] others;
 
-    /** Builds a virtual host; {@code routes} must already be in precedence order. */
+    /** Builds a virtual host of no named listener; {@code routes} must already be in precedence order. */
     public VirtualHost(String hostname, List<RouteEntry> routes) {
+        this(hostname, "", routes);
+    }
+
+    /**
+     * Builds a virtual host; {@code routes} must already be in precedence order.
+     *
+     * @param listener the listener it belongs to, {@code gateway/<ns>/<name>/listener/<name>} (metrics labels)
+     */
+    public VirtualHost(String hostname, String listener, List<RouteEntry> routes) {
         this.hostname = hostname;
+        this.listener = listener;
         this.routes = routes.toArray(RouteEntry[]::new);
         if (this.routes.length < INDEX_THRESHOLD) {
             exact = null;
@@ -104,6 +115,11 @@ public final class VirtualHost {
     /** The hostname ({@code *} for the default). */
     public String hostname() {
         return hostname;
+    }
+
+    /** The listener this virtual host belongs to, {@code gateway/<ns>/<name>/listener/<name>}. */
+    public String listener() {
+        return listener;
     }
 
     /** The entries in precedence order. */

@@ -21,7 +21,7 @@ public final class DirectoryWatcher implements AutoCloseable {
 
     private final Path dir;
     private final Duration debounce;
-    private final Runnable onChange;
+    private final java.util.function.LongConsumer onChange;
     private final WatchService watch;
     private final Thread thread;
     private volatile boolean closed;
@@ -35,6 +35,16 @@ public final class DirectoryWatcher implements AutoCloseable {
      * @throws IOException if the directory cannot be watched
      */
     public DirectoryWatcher(Path dir, Duration debounce, Runnable onChange) throws IOException {
+        this(dir, debounce, first -> onChange.run());
+        requireNonNull(onChange, "onChange");
+    }
+
+    /**
+     * Starts watching; {@code onChange} receives the {@link System#nanoTime()} at which the first change of the
+     * burst was seen (for propagation metrics).
+     */
+    public DirectoryWatcher(Path dir, Duration debounce, java.util.function.LongConsumer onChange)
+            throws IOException {
         this.dir = requireNonNull(dir, "dir");
         this.debounce = requireNonNull(debounce, "debounce");
         this.onChange = requireNonNull(onChange, "onChange");
@@ -48,13 +58,14 @@ public final class DirectoryWatcher implements AutoCloseable {
         try {
             while (!closed) {
                 WatchKey key = watch.take();
+                final long first = System.nanoTime();
                 drain(key);
                 // Debounce: keep absorbing events until the directory is quiet.
                 while ((key = watch.poll(debounce.toNanos(), TimeUnit.NANOSECONDS)) != null) {
                     drain(key);
                 }
                 try {
-                    onChange.run();
+                    onChange.accept(first);
                 } catch (RuntimeException e) {
                     LOG.log(System.Logger.Level.ERROR, "config rebuild of " + dir + " failed", e);
                 }

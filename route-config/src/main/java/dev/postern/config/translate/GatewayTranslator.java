@@ -27,6 +27,7 @@ import dev.postern.config.runtime.Backend;
 import dev.postern.config.runtime.Cluster;
 import dev.postern.config.runtime.CorsPolicy;
 import dev.postern.config.runtime.Endpoint;
+import dev.postern.config.runtime.HealthCheck;
 import dev.postern.config.runtime.HeaderMutation;
 import dev.postern.config.runtime.PathModifier;
 import dev.postern.config.runtime.RouteAction;
@@ -1137,7 +1138,78 @@ public final class GatewayTranslator {
             return new Backend.Invalid(500, "UnsupportedProtocol", "appProtocol " + app + " is not supported");
         }
         return new Backend.Forward(new Cluster(ns + "/" + ref.name() + ":" + ref.port(), proto,
-                endpoints(ns, svc, sp, field, r), loadBalancing(svc)));
+                endpoints(ns, svc, sp, field, r), loadBalancing(svc), healthCheck(svc)));
+    }
+
+    /**
+     * The Service's active health check ({@code postern.dev/health-check: tcp|http} and its companions), or null.
+     * A bad value warns and turns the check off for that Service: traffic is never stopped by a typo.
+     */
+    private HealthCheck healthCheck(Service svc) {
+        final Map<String, String> a = svc.metadata().annotations();
+        final String kind = a.get(HealthCheck.ANNOTATION);
+        if (kind == null) {
+            return null;
+        }
+        final String base = "metadata.annotations.";
+        final HealthCheck.Kind k = switch (kind) {
+            case "tcp" -> HealthCheck.Kind.TCP;
+            case "http" -> HealthCheck.Kind.HTTP;
+            default -> null;
+        };
+        if (k == null) {
+            warn(svc, base + HealthCheck.ANNOTATION, "UnsupportedValue", "\"" + kind
+                    + "\" is not a health check kind (tcp, http); no active health check");
+            return null;
+        }
+        final String path = a.getOrDefault(HealthCheck.PATH_ANNOTATION, "/");
+        if (!path.startsWith("/") || path.chars().anyMatch(c -> c <= ' ' || c >= 0x7f)) {
+            warn(svc, base + HealthCheck.PATH_ANNOTATION, "UnsupportedValue", "\"" + path
+                    + "\" is not an absolute path; no active health check");
+            return null;
+        }
+        final long interval = annotationDuration(svc, a, HealthCheck.INTERVAL_ANNOTATION, 3000);
+        final long timeout = annotationDuration(svc, a, HealthCheck.TIMEOUT_ANNOTATION, 1000);
+        final int unhealthy = annotationCount(svc, a, HealthCheck.UNHEALTHY_ANNOTATION, 3);
+        final int healthy = annotationCount(svc, a, HealthCheck.HEALTHY_ANNOTATION, 1);
+        if (interval < 0 || timeout < 0 || unhealthy < 0 || healthy < 0) {
+            return null;
+        }
+        return new HealthCheck(k, path, interval, timeout, unhealthy, healthy);
+    }
+
+    /** A positive Gateway API duration annotation in ms, its default when absent, -1 (warned) when invalid. */
+    private long annotationDuration(Service svc, Map<String, String> a, String key, long dflt) {
+        final String v = a.get(key);
+        if (v == null) {
+            return dflt;
+        }
+        final long ms = DURATION.matches(v) ? durationMs(v) : 0;
+        if (ms <= 0) {
+            warn(svc, "metadata.annotations." + key, "UnsupportedValue", "\"" + v
+                    + "\" is not a positive duration such as 3s or 500ms; no active health check");
+            return -1;
+        }
+        return ms;
+    }
+
+    /** A positive count annotation, its default when absent, -1 (warned) when invalid. */
+    private int annotationCount(Service svc, Map<String, String> a, String key, int dflt) {
+        final String v = a.get(key);
+        if (v == null) {
+            return dflt;
+        }
+        try {
+            final int n = Integer.parseInt(v);
+            if (n > 0 && n <= 1000) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        warn(svc, "metadata.annotations." + key, "UnsupportedValue", "\"" + v
+                + "\" is not a count from 1 to 1000; no active health check");
+        return -1;
     }
 
     /** The Service's {@code postern.dev/lb-policy} annotation; an unknown value warns and keeps the default. */

@@ -92,8 +92,9 @@ public final class RouteTableCompiler {
                 for (ListenerModel l : le.getValue()) {
                     routes.addAll(l.routes());
                 }
-                byHost.put(le.getKey(), new ListenerRoutes(le.getValue().getFirst().name(),
-                        virtualHosts(routes, compiled)));
+                final String listenerName = le.getValue().getFirst().name();
+                byHost.put(le.getKey(), new ListenerRoutes(listenerName,
+                        virtualHosts(listenerName, routes, compiled)));
             }
             TlsTable tls = null;
             if ("HTTPS".equals(protocols.get(e.getKey())) && first != null) {
@@ -104,7 +105,8 @@ public final class RouteTableCompiler {
         return new RouteTable(version, ports);
     }
 
-    private static HostIndex<VirtualHost> virtualHosts(List<RouteModel> routes, Map<RouteModel, RouteEntry> cache) {
+    private static HostIndex<VirtualHost> virtualHosts(String listener, List<RouteModel> routes,
+                                                       Map<RouteModel, RouteEntry> cache) {
         final Map<String, List<RouteModel>> byHost = new LinkedHashMap<>();
         for (RouteModel r : routes) {
             for (String h : r.hostnames()) {
@@ -141,7 +143,7 @@ public final class RouteTableCompiler {
                     }
                 }
             }
-            out.put(host, new VirtualHost(host, entries));
+            out.put(host, new VirtualHost(host, listener, entries));
         }
         return HostIndex.of(out);
     }
