@@ -8,10 +8,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.postern.config.status.ResourceStatus;
 
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The upstream suite's status-only GATEWAY-HTTP core tests (and the status parts of the DP+ST tests), each over
@@ -50,15 +52,21 @@ class StatusConformanceTest {
     private static final String WEB = "gateway-conformance-web-backend";
 
     @Test
-    void gatewayClassObservedGenerationBump() {
-        for (long gen : new long[] {1, 2}) {
-            final String y = M.test("gatewayclass-observed-generation-bump")
-                    .replace("name: gatewayclass-observed-generation-bump",
-                            "name: gatewayclass-observed-generation-bump\n  generation: " + gen);
-            final StatusExpectations s = StatusExpectations.of(M.base(), y);
-            final ResourceStatus gc = s.status("GatewayClass", "", "gatewayclass-observed-generation-bump");
-            StatusExpectations.conditionsMatch("gc", gc.status().get("conditions"), List.of(cond("Accepted", "True")));
-            StatusExpectations.latestGeneration("gc", gc.status().get("conditions"), gen);
+    void gatewayClassObservedGenerationBump(@TempDir Path root) throws Exception {
+        final java.util.function.LongFunction<String> at = gen -> M.test("gatewayclass-observed-generation-bump")
+                .replace("name: gatewayclass-observed-generation-bump",
+                        "name: gatewayclass-observed-generation-bump\n  generation: " + gen);
+        try (WatchedConfig w = new WatchedConfig(root, M.base(), at.apply(1))) {
+            long prev = 0;
+            for (long gen : new long[] {1, 2}) {
+                final StatusExpectations s = gen == 1 ? w.current() : w.write(1, at.apply(gen));
+                final ResourceStatus gc = s.status("GatewayClass", "", "gatewayclass-observed-generation-bump");
+                StatusExpectations.conditionsMatch("gc", gc.status().get("conditions"),
+                        List.of(cond("Accepted", "True")));
+                StatusExpectations.latestGeneration("gc", gc.status().get("conditions"), gen);
+                StatusExpectations.assertGenerationsDiffer(prev, gen);
+                prev = gen;
+            }
         }
     }
 
@@ -103,51 +111,55 @@ class StatusConformanceTest {
     }
 
     @Test
-    void gatewayModifyListeners() {
+    void gatewayModifyListeners(@TempDir Path root) throws Exception {
         final String before = M.test("gateway-modify-listeners");
-        StatusExpectations.forTest("gateway-modify-listeners")
-                .gatewayCondition(INFRA, "gateway-add-listener", cond("Programmed", "True"))
-                .gatewayCondition(INFRA, "gateway-remove-listener", cond("Programmed", "True"));
-        // Add a listener to gateway-add-listener (generation 2).
-        final String added = before.replaceFirst("(?s)(name: gateway-add-listener\\n  namespace: "
-                + "gateway-conformance-infra\\n)", "$1  generation: 2\n")
-                .replaceFirst("(?s)(name: gateway-add-listener.*?listeners:\\n)", "$1"
-                        + "  - name: http\n    port: 80\n    protocol: HTTP\n    hostname: data.test.com\n"
-                        + "    allowedRoutes:\n      namespaces:\n        from: All\n");
-        StatusExpectations.of(M.base(), SuiteCertificates.setupObjects(), added)
-                .gatewayCondition(INFRA, "gateway-add-listener", cond("Accepted", "True"))
-                .gatewayCondition(INFRA, "gateway-add-listener", cond("Programmed", "True"))
-                .listeners(INFRA, "gateway-add-listener",
-                        listener("https", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")),
-                        listener("http", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")));
-        // Remove the https listener of gateway-remove-listener.
-        final int g = before.indexOf("name: gateway-remove-listener");
-        final int https = before.indexOf("  - name: https", g);
-        final int http = before.indexOf("  - name: http\n", https);
-        final String removed = (before.substring(0, https) + before.substring(http))
-                .replaceFirst("(name: gateway-remove-listener\\n  namespace: gateway-conformance-infra\\n)",
-                        "$1  generation: 2\n");
-        final StatusExpectations r = StatusExpectations.of(M.base(), SuiteCertificates.setupObjects(), removed)
-                .listeners(INFRA, "gateway-remove-listener",
-                        listener("http", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")));
-        assertEquals(2, r.status("Gateway", INFRA, "gateway-remove-listener").generation());
+        try (WatchedConfig w = new WatchedConfig(root, M.base(), SuiteCertificates.setupObjects(), before)) {
+            w.current()
+                    .gatewayCondition(INFRA, "gateway-add-listener", cond("Programmed", "True"))
+                    .gatewayCondition(INFRA, "gateway-remove-listener", cond("Programmed", "True"));
+            // Add a listener to gateway-add-listener (generation 2).
+            final String added = before.replaceFirst("(?s)(name: gateway-add-listener\\n  namespace: "
+                    + "gateway-conformance-infra\\n)", "$1  generation: 2\n")
+                    .replaceFirst("(?s)(name: gateway-add-listener.*?listeners:\\n)", "$1"
+                            + "  - name: http\n    port: 80\n    protocol: HTTP\n    hostname: data.test.com\n"
+                            + "    allowedRoutes:\n      namespaces:\n        from: All\n");
+            w.write(2, added)
+                    .gatewayCondition(INFRA, "gateway-add-listener", cond("Accepted", "True"))
+                    .gatewayCondition(INFRA, "gateway-add-listener", cond("Programmed", "True"))
+                    .listeners(INFRA, "gateway-add-listener",
+                            listener("https", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")),
+                            listener("http", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")));
+            // Then remove the https listener of gateway-remove-listener.
+            final int g = added.indexOf("name: gateway-remove-listener");
+            final int https = added.indexOf("  - name: https", g);
+            final int http = added.indexOf("  - name: http\n", https);
+            final String removed = (added.substring(0, https) + added.substring(http))
+                    .replaceFirst("(name: gateway-remove-listener\\n  namespace: gateway-conformance-infra\\n)",
+                            "$1  generation: 2\n");
+            final StatusExpectations r = w.write(2, removed)
+                    .listeners(INFRA, "gateway-remove-listener",
+                            listener("http", HR, 1, cond("Accepted", "True"), cond("ResolvedRefs", "True")));
+            assertEquals(2, r.status("Gateway", INFRA, "gateway-remove-listener").generation());
+        }
     }
 
     @Test
-    void gatewayObservedGenerationBump() {
+    void gatewayObservedGenerationBump(@TempDir Path root) throws Exception {
         final String y = M.test("gateway-observed-generation-bump");
-        StatusExpectations.forTest("gateway-observed-generation-bump")
-                .gatewayCondition(INFRA, "gateway-observed-generation-bump", cond("Accepted", "True"))
-                .gatewayCondition(INFRA, "gateway-observed-generation-bump", cond("Programmed", "True"));
-        final String bumped = y.replaceFirst("(name: gateway-observed-generation-bump\\n  namespace: "
-                + "gateway-conformance-infra\\n)", "$1  generation: 2\n")
-                .replaceFirst("(?s)(listeners:\\n)", "$1    - name: alternate\n      hostname: foo.com\n"
-                        + "      port: 80\n      protocol: HTTP\n      allowedRoutes:\n        namespaces:\n"
-                        + "          from: All\n");
-        final StatusExpectations s = StatusExpectations.of(M.base(), SuiteCertificates.setupObjects(), bumped)
-                .gatewayCondition(INFRA, "gateway-observed-generation-bump", cond("Accepted", "True"))
-                .gatewayCondition(INFRA, "gateway-observed-generation-bump", cond("Programmed", "True"));
-        assertEquals(2, s.status("Gateway", INFRA, "gateway-observed-generation-bump").generation());
+        try (WatchedConfig w = new WatchedConfig(root, M.base(), SuiteCertificates.setupObjects(), y)) {
+            w.current()
+                    .gatewayCondition(INFRA, "gateway-observed-generation-bump", cond("Accepted", "True"))
+                    .gatewayCondition(INFRA, "gateway-observed-generation-bump", cond("Programmed", "True"));
+            final String bumped = y.replaceFirst("(name: gateway-observed-generation-bump\\n  namespace: "
+                    + "gateway-conformance-infra\\n)", "$1  generation: 2\n")
+                    .replaceFirst("(?s)(listeners:\\n)", "$1    - name: alternate\n      hostname: foo.com\n"
+                            + "      port: 80\n      protocol: HTTP\n      allowedRoutes:\n        namespaces:\n"
+                            + "          from: All\n");
+            final StatusExpectations s = w.write(2, bumped)
+                    .gatewayCondition(INFRA, "gateway-observed-generation-bump", cond("Accepted", "True"))
+                    .gatewayCondition(INFRA, "gateway-observed-generation-bump", cond("Programmed", "True"));
+            assertEquals(2, s.status("Gateway", INFRA, "gateway-observed-generation-bump").generation());
+        }
     }
 
     @Test
@@ -224,15 +236,25 @@ class StatusConformanceTest {
     }
 
     @Test
-    void httpRouteObservedGenerationBump() {
-        final String bumped = M.test("httproute-observed-generation-bump")
-                .replaceFirst("(name: observed-generation-bump\\n  namespace: gateway-conformance-infra\\n)",
-                        "$1  generation: 2\n").replace("name: infra-backend-v1", "name: infra-backend-v2");
-        final StatusExpectations s = StatusExpectations.of(M.base(), SuiteCertificates.setupObjects(), bumped)
-                .routeCondition(INFRA, "observed-generation-bump", INFRA, "same-namespace", cond("Accepted", "True"))
-                .routeCondition(INFRA, "observed-generation-bump", INFRA, "same-namespace",
-                        cond("ResolvedRefs", "True", "ResolvedRefs"));
-        assertEquals(2, s.status("HTTPRoute", INFRA, "observed-generation-bump").generation());
+    void httpRouteObservedGenerationBump(@TempDir Path root) throws Exception {
+        final String y = M.test("httproute-observed-generation-bump");
+        try (WatchedConfig w = new WatchedConfig(root, M.base(), SuiteCertificates.setupObjects(), y)) {
+            final StatusExpectations first = w.current()
+                    .routeCondition(INFRA, "observed-generation-bump", INFRA, "same-namespace",
+                            cond("Accepted", "True"));
+            final String bumped = y.replaceFirst("(name: observed-generation-bump\\n  namespace: "
+                    + "gateway-conformance-infra\\n)", "$1  generation: 2\n")
+                    .replace("name: infra-backend-v1", "name: infra-backend-v2");
+            final StatusExpectations s = w.write(2, bumped)
+                    .routeCondition(INFRA, "observed-generation-bump", INFRA, "same-namespace",
+                            cond("Accepted", "True"))
+                    .routeCondition(INFRA, "observed-generation-bump", INFRA, "same-namespace",
+                            cond("ResolvedRefs", "True", "ResolvedRefs"));
+            assertEquals(2, s.status("HTTPRoute", INFRA, "observed-generation-bump").generation());
+            StatusExpectations.assertGenerationsDiffer(
+                    first.status("HTTPRoute", INFRA, "observed-generation-bump").generation(),
+                    s.status("HTTPRoute", INFRA, "observed-generation-bump").generation());
+        }
     }
 
     @Test

@@ -46,6 +46,11 @@ final class StatusExpectations {
         return new StatusExpectations(b);
     }
 
+    /** The statuses of a build made elsewhere (the watcher's). */
+    static StatusExpectations of(ConfigPipeline.Build build) {
+        return new StatusExpectations(build);
+    }
+
     /** base + setup + one test manifest. */
     static StatusExpectations forTest(String manifest) {
         final SuiteManifests m = SuiteManifests.locate();

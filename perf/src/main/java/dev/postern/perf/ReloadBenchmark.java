@@ -35,7 +35,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * production {@link ConfigLoader} watches a directory holding the corpus; each invocation writes one file
  * (atomically: a dot-file renamed into place) whose HTTPRoute answers a new path, and returns when the published
  * table routes that path. The time therefore includes inotify, the loader's debounce
- * ({@link ConfigLoader#DEBOUNCE}), reading all files, translation, compilation and the publish.
+ * ({@link ConfigLoader#DEBOUNCE}), listing the directory and parsing the changed file (the others come from the
+ * loader's {@code FileCache}), translation, compilation and the publish.
  *
  * <p>Asserts: the new path must be served, within 5 s; the request must match the new route by name.
  */

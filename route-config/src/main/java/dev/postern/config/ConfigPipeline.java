@@ -9,6 +9,7 @@ import dev.postern.config.runtime.RouteTable;
 import dev.postern.config.status.ResourceStatus;
 import dev.postern.config.translate.GatewayTranslator;
 import dev.postern.config.translate.RouteTableCompiler;
+import dev.postern.config.yaml.FileCache;
 import dev.postern.config.yaml.YamlReader;
 
 import java.nio.file.Path;
@@ -68,8 +69,16 @@ public final class ConfigPipeline {
 
     /** Builds from every YAML file in a directory. */
     public static Build fromDirectory(Path dir, Settings settings, long version) {
+        return fromDirectory(dir, settings, version, null);
+    }
+
+    /**
+     * Builds from every YAML file in a directory, parsing only the files that changed since {@code cache} saw
+     * them (a watched directory's reloads); null parses everything.
+     */
+    public static Build fromDirectory(Path dir, Settings settings, long version, FileCache cache) {
         final long t0 = System.nanoTime();
-        final YamlReader.Result read = YamlReader.readDirectory(dir);
+        final YamlReader.Result read = YamlReader.readDirectory(dir, cache);
         return finish(read, settings, version, t0);
     }
 

@@ -325,4 +325,132 @@ class PipelineTest {
         assertEquals(0, ((Map<?, ?>) ls.get(1)).get("attachedRoutes"));
         assertEquals(1, ((Map<?, ?>) ls.get(2)).get("attachedRoutes"));
     }
+
+    @Test
+    void invalidRegexDropsOnlyThatMatchWithANamedDiagnostic() {
+        final ConfigPipeline.Build b = build("""
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: bad-regex, namespace: app}
+                spec:
+                  parentRefs: [{name: gw, namespace: infra, sectionName: http}]
+                  hostnames: [re.example]
+                  rules:
+                  - matches:
+                    - path: {type: RegularExpression, value: "/(unclosed"}
+                    - path: {type: PathPrefix, value: /ok}
+                      headers: [{type: RegularExpression, name: x-v, value: "[z-a]"}]
+                    - path: {type: PathPrefix, value: /fine}
+                    backendRefs: [{name: svc, port: 80}]
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: other, namespace: app}
+                spec:
+                  parentRefs: [{name: gw, namespace: infra, sectionName: http}]
+                  hostnames: [other.example]
+                  rules: [{backendRefs: [{name: svc, port: 80}]}]
+                """);
+        assertFalse(b.rejected(), "an invalid regex degrades, it does not reject the build");
+        final List<dev.postern.config.diag.Diagnostic> d = b.diagnostics().stream()
+                .filter(x -> x.name().equals("bad-regex")).toList();
+        assertEquals(2, d.size(), d::toString);
+        assertEquals("spec.rules[0].matches[0].path.value", d.get(0).field());
+        assertEquals("HTTPRoute", d.get(0).kind());
+        assertEquals("app", d.get(0).namespace());
+        assertEquals("UnsupportedValue", d.get(0).reason());
+        assertTrue(d.get(0).message().contains("/(unclosed"), d.get(0).message());
+        assertTrue(d.get(1).field().startsWith("spec.rules[0].matches[1].headers[0]"), d.get(1).field());
+        // The dropped matches route nothing (never "match everything"); the valid match and the other route serve.
+        assertNull(match(b, 8080, "re.example", TestRequests.get("/(unclosed")));
+        assertNull(match(b, 8080, "re.example", TestRequests.of("GET", "/ok", Map.of("x-v", "a"))));
+        assertNotNull(match(b, 8080, "re.example", TestRequests.get("/fine/x")));
+        assertNotNull(match(b, 8080, "other.example", TestRequests.get("/")));
+    }
+
+    @Test
+    void conflictingListenersAreNotProgrammedAndTheOthersServe() {
+        final ConfigPipeline.Build b = build("""
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: conflicts, namespace: infra}
+                spec:
+                  gatewayClassName: postern
+                  addresses: [{type: IPAddress, value: 127.0.0.6}]
+                  listeners:
+                  - {name: a, protocol: HTTP, port: 9000, hostname: a.example}
+                  - {name: a-again, protocol: HTTP, port: 9000, hostname: a.example}
+                  - {name: tcp, protocol: TCP, port: 9001}
+                  - {name: http-on-tcp-port, protocol: HTTP, port: 9001}
+                  - {name: fine, protocol: HTTP, port: 9002}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: r, namespace: infra}
+                spec:
+                  parentRefs: [{name: conflicts}]
+                  rules: [{backendRefs: [{name: svc, namespace: app, port: 80}]}]
+                """);
+        assertFalse(b.rejected());
+        final Map<String, Map<String, Map<?, ?>>> byListener = new java.util.HashMap<>();
+        for (ResourceStatus s : b.statuses()) {
+            if (s.kind().equals("Gateway") && s.name().equals("conflicts")) {
+                for (Object o : (List<?>) s.status().get("listeners")) {
+                    final Map<?, ?> l = (Map<?, ?>) o;
+                    final Map<String, Map<?, ?>> conds = new java.util.HashMap<>();
+                    for (Object c : (List<?>) l.get("conditions")) {
+                        conds.put((String) ((Map<?, ?>) c).get("type"), (Map<?, ?>) c);
+                    }
+                    byListener.put((String) l.get("name"), conds);
+                }
+            }
+        }
+        for (String l : List.of("a", "a-again")) {
+            assertEquals("True", byListener.get(l).get("Conflicted").get("status"), l);
+            assertEquals("HostnameConflict", byListener.get(l).get("Conflicted").get("reason"), l);
+            assertEquals("False", byListener.get(l).get("Programmed").get("status"), l);
+        }
+        for (String l : List.of("tcp", "http-on-tcp-port")) {
+            assertEquals("ProtocolConflict", byListener.get(l).get("Conflicted").get("reason"), l);
+            assertEquals("False", byListener.get(l).get("Programmed").get("status"), l);
+        }
+        assertEquals("False", byListener.get("fine").get("Conflicted").get("status"));
+        assertEquals("True", byListener.get("fine").get("Programmed").get("status"));
+        assertTrue(b.diagnostics().stream().anyMatch(d -> d.name().equals("conflicts")
+                && d.reason().equals("HostnameConflict") && d.field().startsWith("spec.listeners[")));
+        assertNull(b.table().port(new BindKey("127.0.0.6", 9000)), "a conflicted listener is not bound");
+        final PortTable fine = b.table().port(new BindKey("127.0.0.6", 9002));
+        assertNotNull(fine.virtualHost("x").match(TestRequests.get("/")));
+    }
+
+    @Test
+    void invalidHostnameDropsThatRouteOnlyWithANamedDiagnostic() {
+        final ConfigPipeline.Build b = build("""
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: bad-host, namespace: app}
+                spec:
+                  parentRefs: [{name: gw, namespace: infra, sectionName: http}]
+                  hostnames: [good.example, Bad_Host.example]
+                  rules: [{backendRefs: [{name: svc, port: 80}]}]
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: good, namespace: app}
+                spec:
+                  parentRefs: [{name: gw, namespace: infra, sectionName: http}]
+                  hostnames: [other.example]
+                  rules: [{backendRefs: [{name: svc, port: 80}]}]
+                """);
+        assertFalse(b.rejected());
+        final dev.postern.config.diag.Diagnostic d = b.diagnostics().stream()
+                .filter(x -> x.reason().equals("InvalidHostname")).findFirst().orElseThrow();
+        assertEquals("HTTPRoute", d.kind());
+        assertEquals("app", d.namespace());
+        assertEquals("bad-host", d.name());
+        assertEquals("spec.hostnames[1]", d.field());
+        assertTrue(d.isError());
+        assertNull(match(b, 8080, "good.example", TestRequests.get("/")), "the invalid route serves nothing");
+        assertNotNull(match(b, 8080, "other.example", TestRequests.get("/")));
+    }
 }

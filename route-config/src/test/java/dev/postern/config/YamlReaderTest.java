@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.postern.config.diag.Diagnostic;
 import dev.postern.config.gatewayapi.HTTPRoute;
+import dev.postern.config.yaml.FileCache;
 import dev.postern.config.yaml.YamlReader;
 
 import java.nio.file.Files;
@@ -148,5 +149,47 @@ class YamlReaderTest {
         Files.writeString(dir.resolve("huge.yaml"), "# " + "x".repeat(YamlReader.MAX_FILE_CHARS + 10));
         final YamlReader.Result r = YamlReader.readDirectory(dir);
         assertEquals("TooLarge", r.diagnostics().getFirst().reason());
+    }
+
+    @Test
+    void fileCacheReparsesOnlyChangedFilesAndForgetsDeletedOnes(@TempDir Path dir) throws Exception {
+        final String route = """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: %s, namespace: default}
+                """;
+        Files.writeString(dir.resolve("a.yaml"), route.formatted("a"));
+        Files.writeString(dir.resolve("b.yaml"), route.formatted("b"));
+        final FileCache cache = new FileCache();
+        assertEquals(2, YamlReader.readDirectory(dir, cache).resources().size());
+        assertEquals(2, cache.misses());
+
+        YamlReader.Result r = YamlReader.readDirectory(dir, cache);
+        assertEquals(2, cache.hits());
+        assertEquals(List.of("a", "b"), r.resources().stream().map(x -> x.metadata().name()).toList());
+
+        // Rewrite b atomically (a new inode), as editors and kubectl-like tools do: parsed again.
+        final Path tmp = dir.resolve(".b.tmp");
+        Files.writeString(tmp, route.formatted("b2"));
+        Files.move(tmp, dir.resolve("b.yaml"), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        r = YamlReader.readDirectory(dir, cache);
+        assertEquals(List.of("a", "b2"), r.resources().stream().map(x -> x.metadata().name()).toList());
+        assertEquals(3, cache.hits());
+        assertEquals(3, cache.misses());
+
+        // Rewrite in place with a different size: parsed again too.
+        Files.writeString(dir.resolve("a.yaml"), route.formatted("a-longer"));
+        r = YamlReader.readDirectory(dir, cache);
+        assertEquals(List.of("a-longer", "b2"), r.resources().stream().map(x -> x.metadata().name()).toList());
+
+        // A deleted file's resources are gone, and a bad file still rejects the build from the cache.
+        Files.delete(dir.resolve("a.yaml"));
+        Files.writeString(dir.resolve("c.yaml"), "kind: [unclosed");
+        r = YamlReader.readDirectory(dir, cache);
+        assertEquals(List.of("b2"), r.resources().stream().map(x -> x.metadata().name()).toList());
+        assertTrue(r.hasErrors());
+        r = YamlReader.readDirectory(dir, cache);
+        assertTrue(r.hasErrors(), "a cached parse keeps its diagnostics");
     }
 }

@@ -34,7 +34,7 @@ import org.slf4j.bridge.SLF4JBridgeHandler;
 public final class Main {
     private static final String USAGE = """
             Usage:
-              postern run [CONFIG_DIR] [--bootstrap FILE] [--admin-port PORT]
+              postern run [CONFIG_DIR] [--bootstrap FILE] [--admin-port PORT] [--log-format text|json]
                   Serve the Gateway API objects in CONFIG_DIR (every *.yaml, multi-document), reloading on
                   change. Without CONFIG_DIR, serve examples/quickstart with its echo backends in-process.
               postern validate CONFIG_DIR [--bootstrap FILE]
@@ -73,6 +73,17 @@ public final class Main {
             switch (args[i]) {
                 case "--bootstrap" -> bootstrapFile = value(args, ++i, "--bootstrap");
                 case "--admin-port" -> adminPort = Integer.parseInt(value(args, ++i, "--admin-port"));
+                case "--log-format" -> {
+                    final String f = value(args, ++i, "--log-format");
+                    switch (f) {
+                        case "json" -> dev.postern.proxy.observe.LogLevels.useJson();
+                        case "text" -> { }
+                        default -> {
+                            err.println("postern: --log-format must be text or json, not " + f);
+                            return 2;
+                        }
+                    }
+                }
                 default -> {
                     if (args[i].startsWith("-") || dir != null) {
                         err.println("postern: unexpected argument " + args[i] + "\n");

@@ -5,7 +5,10 @@ import static java.util.Objects.requireNonNull;
 import dev.postern.config.ConfigPipeline;
 import dev.postern.config.ConfigRef;
 import dev.postern.config.diag.Diagnostic;
+import dev.postern.config.runtime.RouteTable;
+import dev.postern.config.runtime.TableDiff;
 import dev.postern.config.source.DirectoryWatcher;
+import dev.postern.config.yaml.FileCache;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -23,12 +26,14 @@ import org.slf4j.LoggerFactory;
 public final class ConfigLoader implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ConfigLoader.class);
     /** How long a burst of file changes must be quiet before a rebuild. */
-    public static final Duration DEBOUNCE = Duration.ofMillis(20);
+    public static final Duration DEBOUNCE = Duration.ofMillis(10);
 
     private final Path dir;
     private final ConfigPipeline.Settings settings;
     private final ConfigRef ref;
     private final AtomicLong version = new AtomicLong();
+    /** Parsed files by path: a reload re-parses only what changed. Guarded by {@code this}. */
+    private final FileCache files = new FileCache();
     private DirectoryWatcher watcher;
     private volatile java.util.function.Consumer<ConfigPipeline.Build> onBuild = b -> { };
 
@@ -46,7 +51,7 @@ public final class ConfigLoader implements AutoCloseable {
 
     /** Builds once; returns the build (published when not rejected). */
     public synchronized ConfigPipeline.Build reload() {
-        final ConfigPipeline.Build b = ConfigPipeline.fromDirectory(dir, settings, version.incrementAndGet());
+        final ConfigPipeline.Build b = ConfigPipeline.fromDirectory(dir, settings, version.incrementAndGet(), files);
         for (Diagnostic d : b.diagnostics()) {
             if (d.isError()) {
                 LOG.error("{}", d);
@@ -54,11 +59,13 @@ public final class ConfigLoader implements AutoCloseable {
                 LOG.warn("{}", d);
             }
         }
+        final RouteTable before = ref.table();
         final boolean published = ref.offer(b);
         onBuild.accept(b);
         if (published) {
-            LOG.info("config version {} published from {} in {} ms", b.table().version(), dir,
-                    b.buildNanos() / 1_000_000);
+            // After the publish: the summary never delays propagation.
+            LOG.info("config version {} published from {} in {} ms: {}", b.table().version(), dir,
+                    b.buildNanos() / 1_000_000, TableDiff.describe(before, b.table()));
         } else {
             LOG.error("config from {} rejected ({} errors); still serving version {}", dir,
                     b.diagnostics().stream().filter(Diagnostic::isError).count(), ref.table().version());

@@ -18,11 +18,14 @@ public final class HostIndex<T> {
     private final Map<String, T> exact;
     /** Key: the suffix including the leading dot, such as {@code .example.com}. */
     private final Map<String, T> wildcard;
+    /** The same wildcards, probed by a region of the host: no substring per label. */
+    private final RegionMap<T> wildcardIndex;
     private final T fallback;
 
     private HostIndex(Map<String, T> exact, Map<String, T> wildcard, T fallback) {
         this.exact = exact;
         this.wildcard = wildcard;
+        this.wildcardIndex = new RegionMap<>(wildcard);
         this.fallback = fallback;
     }
 
@@ -59,7 +62,7 @@ public final class HostIndex<T> {
         if (!wildcard.isEmpty()) {
             // Each '.' at index i > 0 starts a candidate suffix; the first found is the longest.
             for (int i = host.indexOf('.'); i > 0; i = host.indexOf('.', i + 1)) {
-                final T w = wildcard.get(host.substring(i));
+                final T w = wildcardIndex.get(host, i, host.length());
                 if (w != null) {
                     return w;
                 }

@@ -66,7 +66,7 @@ public final class TableDump {
         return m;
     }
 
-    private static Object action(RouteAction a) {
+    static Object action(RouteAction a) {
         return switch (a) {
             case RouteAction.Direct d -> ordered("direct", d.status(), "reason", d.reason());
             case RouteAction.Redirect r -> ordered("redirect", r.statusCode(), "scheme", String.valueOf(r.scheme()),

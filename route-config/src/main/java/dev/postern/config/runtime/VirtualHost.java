@@ -21,7 +21,7 @@ public final class VirtualHost {
     private final String hostname;
     private final RouteEntry[] routes;
     private final Map<String, int[]> exact;
-    private final Map<String, int[]> prefixes;
+    private final RegionMap<int[]> prefixes;
     private final int[] others;
 
     /** Builds a virtual host; {@code routes} must already be in precedence order. */
@@ -46,7 +46,7 @@ public final class VirtualHost {
             }
         }
         exact = freeze(ex);
-        prefixes = freeze(px);
+        prefixes = new RegionMap<>(freeze(px));
         others = ot.stream().mapToInt(Integer::intValue).toArray();
     }
 
@@ -58,12 +58,15 @@ public final class VirtualHost {
 
     /** Returns the first matching entry, or null (404). */
     public RouteEntry match(RequestView req) {
-        if (exact == null) {
-            for (RouteEntry r : routes) {
-                if (r.matches(req)) {
-                    return r;
-                }
+        // The first entries are scanned: they are the most specific hostname's own routes, the likeliest to
+        // match, and adjacent in memory. The index answers for the rest.
+        final int scan = Math.min(routes.length, INDEX_THRESHOLD);
+        for (int i = 0; i < scan; i++) {
+            if (routes[i].matches(req)) {
+                return routes[i];
             }
+        }
+        if (exact == null) {
             return null;
         }
         final String path = req.path();
@@ -72,10 +75,11 @@ public final class VirtualHost {
         // Prefix candidates: "/" and every segment boundary of the path ("/a", "/a/b", ...), and the whole path.
         best = first(prefixes.get("/"), req, best);
         for (int i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) {
-            best = first(prefixes.get(path.substring(0, i)), req, best);
+            best = first(prefixes.get(path, 0, i), req, best);
         }
-        if (path.length() > 1) {
-            best = first(prefixes.get(path.endsWith("/") ? path.substring(0, path.length() - 1) : path), req, best);
+        final int end = path.endsWith("/") ? path.length() - 1 : path.length();
+        if (end > 1) {
+            best = first(prefixes.get(path, 0, end), req, best);
         }
         best = first(others, req, best);
         return best == Integer.MAX_VALUE ? null : routes[best];
@@ -90,7 +94,7 @@ public final class VirtualHost {
             if (i >= best) {
                 return best;
             }
-            if (routes[i].matches(req)) {
+            if (i >= INDEX_THRESHOLD && routes[i].matches(req)) {
                 return i;
             }
         }

@@ -111,6 +111,8 @@ public final class RouteTableCompiler {
                 byHost.computeIfAbsent(h, x -> new ArrayList<>()).add(r);
             }
         }
+        // Each hostname's group in precedence order, sorted once (a group is shared by every host it covers).
+        byHost.values().forEach(g -> g.sort(PRECEDENCE));
         final Map<String, VirtualHost> out = new LinkedHashMap<>();
         for (String host : byHost.keySet()) {
             // Every hostname key that covers this one, most specific first: itself, the wildcards of its parent
@@ -133,9 +135,7 @@ public final class RouteTableCompiler {
             final List<RouteEntry> entries = new ArrayList<>();
             final java.util.Set<RouteModel> added = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
             for (String c : covering) {
-                final List<RouteModel> group = new ArrayList<>(byHost.get(c));
-                group.sort(PRECEDENCE);
-                for (RouteModel r : group) {
+                for (RouteModel r : byHost.get(c)) {
                     if (added.add(r)) {
                         entries.add(cache.computeIfAbsent(r, RouteTableCompiler::entry));
                     }

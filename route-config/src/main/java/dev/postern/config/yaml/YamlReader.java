@@ -79,6 +79,14 @@ public final class YamlReader {
 
     /** Reads every {@code *.yaml} and {@code *.yml} file directly in {@code dir}, in name order. */
     public static Result readDirectory(Path dir) {
+        return readDirectory(dir, null);
+    }
+
+    /**
+     * Reads every {@code *.yaml} and {@code *.yml} file directly in {@code dir}, in name order, parsing only the
+     * files that changed since {@code cache} last saw them (null: parse everything).
+     */
+    public static Result readDirectory(Path dir, FileCache cache) {
         final List<Resource> out = new ArrayList<>();
         final List<Diagnostic> diags = new ArrayList<>();
         final List<Path> files;
@@ -92,21 +100,31 @@ public final class YamlReader {
             return new Result(out, diags);
         }
         for (Path f : files) {
-            final String text;
+            final Result r;
             try {
-                if (Files.size(f) > MAX_FILE_CHARS) {
+                final java.nio.file.attribute.BasicFileAttributes attrs = FileCache.attributes(f);
+                final Result cached = cache == null ? null : cache.get(f, attrs);
+                if (cached != null) {
+                    r = cached;
+                } else if (attrs.size() > MAX_FILE_CHARS) {
                     diags.add(fileError(f.toString(), 0, "TooLarge", "file is larger than "
                             + MAX_FILE_CHARS + " bytes"));
                     continue;
+                } else {
+                    r = read(f.toString(), Files.readString(f, StandardCharsets.UTF_8));
+                    if (cache != null) {
+                        cache.put(f, attrs, r);
+                    }
                 }
-                text = Files.readString(f, StandardCharsets.UTF_8);
             } catch (IOException e) {
                 diags.add(fileError(f.toString(), 0, "ReadFailed", "cannot read file: " + e));
                 continue;
             }
-            final Result r = read(f.toString(), text);
             out.addAll(r.resources());
             diags.addAll(r.diagnostics());
+        }
+        if (cache != null) {
+            cache.retain(new java.util.HashSet<>(files));
         }
         checkDuplicates(out, diags);
         return new Result(out, diags);

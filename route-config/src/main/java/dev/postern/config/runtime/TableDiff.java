@@ -1,0 +1,116 @@
+package dev.postern.config.runtime;
+
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * What changed between two published tables, in one line for the log: routes added, removed and changed (by
+ * route identity, {@code httproute/<ns>/<name>}), sockets, and endpoints. Runs off the event loops after a publish.
+ */
+public final class TableDiff {
+    private TableDiff() {
+    }
+
+    /** Counts of one table. */
+    private record Summary(Map<String, Integer> routes, Set<String> sockets, Set<String> endpoints) {
+    }
+
+    /** Summarises {@code after} against {@code before} (null or empty: everything is new). */
+    public static String describe(RouteTable before, RouteTable after) {
+        final Summary a = summarize(before == null ? RouteTable.EMPTY : before);
+        final Summary b = summarize(after);
+        int added = 0;
+        int changed = 0;
+        for (Map.Entry<String, Integer> e : b.routes().entrySet()) {
+            final Integer old = a.routes().get(e.getKey());
+            if (old == null) {
+                added++;
+            } else if (!old.equals(e.getValue())) {
+                changed++;
+            }
+        }
+        int removed = 0;
+        for (String k : a.routes().keySet()) {
+            if (!b.routes().containsKey(k)) {
+                removed++;
+            }
+        }
+        return "routes " + b.routes().size() + " (+" + added + " -" + removed + " ~" + changed + "), sockets "
+                + b.sockets().size() + " (" + delta(a.sockets(), b.sockets()) + "), endpoints "
+                + b.endpoints().size() + " (" + delta(a.endpoints(), b.endpoints()) + ")";
+    }
+
+    private static String delta(Set<String> before, Set<String> after) {
+        int plus = 0;
+        for (String s : after) {
+            if (!before.contains(s)) {
+                plus++;
+            }
+        }
+        int minus = 0;
+        for (String s : before) {
+            if (!after.contains(s)) {
+                minus++;
+            }
+        }
+        return "+" + plus + " -" + minus;
+    }
+
+    private static Summary summarize(RouteTable t) {
+        final Map<String, Set<String>> parts = new HashMap<>();
+        final Set<String> sockets = new HashSet<>();
+        final Set<String> endpoints = new HashSet<>();
+        // Entries are shared between virtual hosts (a wildcard or hostname-less route is in many): count each once.
+        final Set<RouteEntry> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (PortTable p : t.ports().values()) {
+            sockets.add(p.bind() + "/" + p.protocol());
+            for (ListenerRoutes l : p.listeners().entries().values()) {
+                for (VirtualHost vh : l.hosts().entries().values()) {
+                    for (RouteEntry r : vh.routes()) {
+                        final Set<String> p0 = parts.computeIfAbsent(r.routeKey(), k -> new HashSet<>());
+                        // The sockets and listeners a route is served on are part of what it is (the virtual hosts
+                        // it lands in are not: adding a hostname elsewhere copies catch-all routes into it).
+                        p0.add(p.bind() + " " + l.name());
+                        if (seen.add(r)) {
+                            p0.add(signature(r));
+                            collectEndpoints(r.action(), endpoints);
+                        }
+                    }
+                }
+            }
+        }
+        final Map<String, Integer> routes = new HashMap<>();
+        parts.forEach((k, v) -> routes.put(k, v.hashCode()));
+        return new Summary(routes, sockets, endpoints);
+    }
+
+    private static String signature(RouteEntry r) {
+        final StringBuilder sb = new StringBuilder(r.describe()).append('|').append(TableDump.action(r.action()));
+        if (r.action() instanceof RouteAction.Forward f) {
+            sb.append('|').append(Arrays.toString(f.cumulativeWeights())).append('|').append(f.filters())
+                    .append('|').append(f.backendFilters()).append('|').append(f.timeouts()).append('|')
+                    .append(f.retry().attempts()).append(Arrays.toString(f.retry().codes()))
+                    .append(f.retry().backoffMs());
+        } else if (r.action() instanceof RouteAction.Redirect rd) {
+            sb.append('|').append(rd);
+        }
+        return sb.toString();
+    }
+
+    private static void collectEndpoints(RouteAction a, Set<String> out) {
+        if (a instanceof RouteAction.Forward f) {
+            for (Backend b : f.backends()) {
+                if (b instanceof Backend.Forward c) {
+                    for (Endpoint e : c.cluster().endpoints()) {
+                        out.add(c.cluster().name() + " " + e);
+                    }
+                }
+            }
+        }
+    }
+}
