@@ -183,6 +183,50 @@ class UpstreamPolicyTest {
         }
     }
 
+    /**
+     * Pooled upstream connections are closed after upstream.idleTimeout: a raw backend answers one keep-alive
+     * response and then watches for Postern to close the connection.
+     */
+    @Test
+    void idlePooledUpstreamConnectionsAreClosed(@TempDir Path dir) throws Exception {
+        try (java.net.ServerSocket raw = new java.net.ServerSocket(0, 10, java.net.InetAddress.getLoopbackAddress());
+             ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            final Future<Long> closedAfter = pool.submit(() -> {
+                try (java.net.Socket s = raw.accept()) {
+                    final java.io.InputStream in = s.getInputStream();
+                    final byte[] buf = new byte[8192];
+                    final StringBuilder head = new StringBuilder();
+                    while (!head.toString().contains("\r\n\r\n")) {
+                        final int n = in.read(buf);
+                        head.append(new String(buf, 0, n, StandardCharsets.ISO_8859_1));
+                    }
+                    s.getOutputStream().write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+                            .getBytes(StandardCharsets.US_ASCII));
+                    final long t0 = System.nanoTime();
+                    s.setSoTimeout(10_000);
+                    final int eof = in.read(buf);
+                    assertEquals(-1, eof, "nothing but a close after the response");
+                    return (System.nanoTime() - t0) / 1_000_000;
+                }
+            });
+            final String yaml = """
+                    apiVersion: gateway.networking.k8s.io/v1
+                    kind: HTTPRoute
+                    metadata: {name: r, namespace: default}
+                    spec:
+                      parentRefs: [{name: gw}]
+                      rules: [{backendRefs: [{name: svc-raw, port: 80}]}]
+                    """ + service("svc-raw", null, raw.getLocalPort());
+            try (TestGateway gw = TestGateway.start(dir, yaml, Bootstrap.defaults()
+                    .withUpstreamIdleTimeout(java.time.Duration.ofMillis(500)));
+                 RawHttp c = gw.client()) {
+                assertEquals(200, c.get("idle.test", "/").status());
+                final long ms = closedAfter.get(10, TimeUnit.SECONDS);
+                assertTrue(ms >= 400 && ms < 3000, "pooled connection closed after " + ms + " ms idle");
+            }
+        }
+    }
+
     @Test
     void expectedTimeoutAndServiceTimeHeaders(@TempDir Path dir) throws Exception {
         try (TestGateway gw = TestGateway.start(dir, routes()); RawHttp c = gw.client()) {

@@ -822,7 +822,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         @Override
         public void onAcquired(Channel ch, boolean reused) {
             acquiring = false;
-            if (finished || !ctx.channel().isActive()) {
+            if (finished || responseStarted || !ctx.channel().isActive()) {
                 sc.loop(ctx.channel().eventLoop()).pool().discard(ch);
                 return;
             }
@@ -1204,6 +1204,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         /** Sends a response Postern made itself; the rest of the request body is read and dropped. */
         private void localReply(FullHttpResponse r, boolean last) {
+            endTry(); // a request still waiting for a pooled connection stops waiting
             releaseSlot();
             status = r.status().code();
             bytesOut += r.content().readableBytes();

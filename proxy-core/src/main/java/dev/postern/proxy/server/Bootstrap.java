@@ -183,6 +183,13 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 maxRequests, downstream, http2, upstreamPolicy, o);
     }
 
+    /** Returns a copy with another idle timeout for pooled upstream connections. */
+    public Bootstrap withUpstreamIdleTimeout(Duration d) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, transport, eventLoops, connectTimeout, d, accessLog, drainTimeout,
+                maxRequests, downstream, http2, upstreamPolicy, overload);
+    }
+
     /** Returns a copy with another transport (auto, epoll, io_uring, nio). */
     public Bootstrap withTransport(String t) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
