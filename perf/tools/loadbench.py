@@ -867,7 +867,9 @@ spec:
         print(f"churn: {n} background routes, {proto} load for {dur} s, a route added and one removed every 100 ms",
               flush=True)
         pids = self.procs.pids("postern")
-        c0 = cpu_seconds(pids)
+        proxy_cpus = [int(x) for x in self.a.proxy_cpus.split(",")]
+        ours = [q for nm in self.procs.procs if nm in PROXIES for q in self.procs.pids(nm)]
+        c0, b0, o0 = cpu_seconds(pids), cores_busy(proxy_cpus), cpu_seconds(ours)
         th = threading.Thread(target=churner, daemon=True)
         t_start = time.monotonic()
         th.start()
@@ -876,6 +878,8 @@ spec:
         th.join(timeout=15)
         wall = time.monotonic() - t_start
         c1 = cpu_seconds(pids)
+        # CPU used on Postern's core by anything but the proxies: another job on a shared machine.
+        foreign = max(0.0, (cores_busy(proxy_cpus) - b0) - (cpu_seconds(ours) - o0)) / wall
         if not self.procs.alive("postern"):
             raise RuntimeError(f"postern died during churn at {n} routes ({proto})")
         out = p.stdout + p.stderr
@@ -898,14 +902,15 @@ spec:
         prop.sort()
         r.update(routes=n, proto=proto, wall_s=wall, changes=len(prop) + len(not_served), not_served=len(not_served),
                  prop_p50_ms=percentile(prop, 0.5), prop_p99_ms=percentile(prop, 0.99),
-                 prop_max_ms=prop[-1] if prop else None, poll=poll, gc=gc, publishes=len(builds), rejected=rejected,
+                 prop_max_ms=prop[-1] if prop else None, poll=poll, gc=gc, foreign_proxy_core=foreign, publishes=len(builds), rejected=rejected,
                  build_p50_ms=percentile(builds, 0.5), build_max_ms=builds[-1] if builds else None,
                  cpu_us_per_req=(c1 - c0) / r["requests"] * 1e6 if r["requests"] else None, rss_mib=rss_mib(pids),
                  command=" ".join(shlex.quote(c) for c in cmd))
         print(f"  {r['rps']:.0f} req/s, non-2xx {r['non2xx']}, socket errors {r['socket_errors']}, "
               f"{r['changes']} changes, propagation p50 {fmt_ms(r['prop_p50_ms'])} p99 {fmt_ms(r['prop_p99_ms'])}"
               f" max {fmt_ms(r['prop_max_ms'])}, not served {len(not_served)}, {len(builds)} publishes "
-              f"(build p50 {r['build_p50_ms']} ms), {rejected} rejected, poller {poll}, GC {gc}", flush=True)
+              f"(build p50 {r['build_p50_ms']} ms), {rejected} rejected, poller {poll}, GC {gc}, "
+              f"other load on Postern's core {foreign * 100:.0f}%", flush=True)
         # The last routes go before the next phase, so each phase starts from N + 0 churn routes.
         for f in os.listdir(d):
             if f.startswith("churn-"):
@@ -1180,7 +1185,10 @@ def render_churn(h, started, command):
     lines.append(f"{started}, `{command}`: per background size, {c['duration_s']} s of load per protocol on the main "
                  f"route while an HTTPRoute is added and an older one removed every 100 ms.\n")
     lines.append(resultsmd.machine(a.java))
-    lines.append(f"- Load average {h.loadavg[0]} at the start, {h.loadavg[1]} at the end (a shared machine).")
+    lines.append(f"- Load average {h.loadavg[0]} at the start, {h.loadavg[1]} at the end; CPU time taken on "
+                 f"Postern's core by other processes during the phases: "
+                 + ", ".join(f"{r['routes']:,}/{r['proto']} {r['foreign_proxy_core'] * 100:.0f}%" for r in ph)
+                 + " (a shared machine: more than a few percent makes every figure below pessimistic).")
     lines.append(f"- Postern pinned to CPU {a.proxy_cpus}, `eventLoops: 1`; load generator, poller and upstream on "
                  f"CPU {a.load_cpus}: `{h.started_commands.get('postern', '')}`")
     lines.append("")
