@@ -743,17 +743,20 @@ class Harness:
         finally:
             self.unload_corpus()
 
-    def corpus_probe(self, n, port):
-        """True when the last exact-host route of an N-route corpus answers (so the whole corpus is served)."""
-        i = n - 100 + 64  # shape 64: an exact host with Exact /healthz
+    def corpus_status(self, i, port):
+        """The status of corpus route i's Exact /healthz (i mod 100 below 65: an exact-host route)."""
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
             c.request("GET", "/healthz", headers={"Host": f"app-{i}.example.com"})
             resp = c.getresponse()
             resp.read()
-            return resp.status == 200
+            return resp.status
         finally:
             c.close()
+
+    def corpus_probe(self, n, port):
+        """True when an N-route corpus is served: its last exact-host route answers, and none past it does."""
+        return self.corpus_status(n - 36, port) == 200 and self.corpus_status(n + 64, port) == 404
 
     def load_corpus(self, n, port):
         """Writes perf's N-route corpus aside, renames its files into the live directory, waits until it serves."""
@@ -772,8 +775,8 @@ class Harness:
         os.rmdir(stage)
         wait_until(f"{n} corpus routes", lambda: self.alive_or_fail("postern") and self.corpus_probe(n, port), 180)
         loaded_s = time.monotonic() - t0
-        if n > 100 and self.corpus_probe(n - 100, port) is False:
-            raise RuntimeError(f"corpus of {n}: route {n - 36} answers but route {n - 136} does not")
+        if self.corpus_status(0, port) != 200:
+            raise RuntimeError(f"corpus of {n}: route {n - 36} answers but route 0 does not")
         time.sleep(1)  # let the load's garbage settle before measuring
         r = {"routes": n, "loaded_s": loaded_s, "files": len(files), "rss_mib": rss_mib(self.procs.pids("postern"))}
         print(f"churn: {n} corpus routes ({len(files)} files) renamed into place, served after {loaded_s:.2f} s, "
@@ -1225,7 +1228,7 @@ def render_churn(h, started, command):
                       for x in c["loads"])
     lines.append(f"Background routes: perf's `RouteCorpus` (README: the corpus), generated aside and renamed into the "
                  f"running Postern's config directory, on a second Gateway listener (port {c['corpus_port']}); the "
-                 f"phase starts once its last exact-host route answers: {loads}.\n")
+                 f"phase starts once its last exact-host route answers 200 and the next one 404: {loads}.\n")
     lines.append("How it is measured:\n")
     lines.append("- **Propagation**: from the rename of the new route's file into the directory (after it was written "
                  "aside) to the first `200` carrying that route's own response header, polled every 2 ms on a "
