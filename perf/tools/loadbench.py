@@ -550,14 +550,17 @@ class Harness:
         }
         self.wait_ready()
 
-    def jvm_cmd(self, config_dir, bootstrap):
-        return ([self.a.java] + shlex.split(self.a.jvm_flags)
+    def jvm_cmd(self, config_dir, bootstrap, gc_log=None):
+        # The GC log (pauses only, to a file) lets the churn report show what a rebuild costs the event loop.
+        gc = [f"-Xlog:gc:file={gc_log}"] if gc_log and "-Xlog:gc" not in self.a.jvm_flags else []
+        return ([self.a.java] + shlex.split(self.a.jvm_flags) + gc
                 + ["-Dpostern.home=" + self.a.root, "-jar", os.path.join(self.a.root, "proxy-core", "target",
                                                                           "postern.jar"),
                    "run", config_dir, "--bootstrap", bootstrap])
 
     def start_postern(self, name, config_dir, bootstrap):
-        return self.procs.start(name, self.jvm_cmd(config_dir, bootstrap), self.a.proxy_cpus)
+        return self.procs.start(name, self.jvm_cmd(config_dir, bootstrap, os.path.join(self.work, f"{name}-gc.log")),
+                                self.a.proxy_cpus)
 
     def admin_ready(self, port):
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
@@ -695,6 +698,8 @@ class Harness:
 
     def warm_up(self):
         targets = [t for t in self.a.targets if self.a.warm_all or t == "postern"]
+        if not any(s.id in self.a.scenarios for s in SCENARIOS):
+            targets = [t for t in targets if t == "postern"]  # only Postern-only scenarios follow
         print(f"warm-up: {self.a.warmup} s per target ({', '.join(LABEL[t] for t in targets)}) over "
               + ", ".join(f"{sid} {int(share * 100)}%" for sid, share in self.WARM), flush=True)
         for t in targets:
@@ -714,47 +719,127 @@ class Harness:
                     time.sleep(0.2)
 
     # -- Postern-only scenarios ------------------------------------------------------------------------------
-    def churn(self):
-        """wrk on the main route while an HTTPRoute is added and an older one removed every 100 ms."""
-        d, dur = self.postern_dir, max(self.a.duration, 5)
-        stop = threading.Event()
-        prop = []
-        failures = []
-        host = "churn.perf.test"
+    # Route churn (issue 8, in the style of gateway-api-bench): for each background size N, perf's route corpus is
+    # renamed into the running Postern's directory (the JIT stays warm from the warm-up), then one phase per protocol
+    # drives load on the main route while a churner adds an HTTPRoute and removes an older one.
+    CHURN_PROTOCOLS = (("h1", "HTTP/1.1 keep-alive (wrk, 64 connections)"),
+                       ("h2c", "HTTP/2 h2c (h2load, 4 connections × 16 streams)"))
+    CHURN_HOST = "churn.perf.test"
+    CHURN_KEEP = 3  # routes alive at once: route k is added and route k - 3 removed
 
-        def route(k):
-            return f"""apiVersion: gateway.networking.k8s.io/v1
+    def churn(self):
+        """For each background size N: load N corpus routes, wait until served, then churn under h1 and h2c load."""
+        dur = max(self.a.duration, 5)
+        corpus_port = free_port("127.0.0.1")
+        phases = []
+        self.extra["churn"] = {"duration_s": dur, "corpus_port": corpus_port, "phases": phases, "loads": []}
+        try:
+            for n in self.a.churn_routes:
+                load = self.load_corpus(n, corpus_port)
+                self.extra["churn"]["loads"].append(load)
+                for proto, _ in self.CHURN_PROTOCOLS:
+                    r = self.churn_phase(n, proto, dur)
+                    phases.append(r)
+        finally:
+            self.unload_corpus()
+
+    def corpus_status(self, i, port):
+        """The status of corpus route i's Exact /healthz (i mod 100 below 65: an exact-host route)."""
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            c.request("GET", "/healthz", headers={"Host": f"app-{i}.example.com"})
+            resp = c.getresponse()
+            resp.read()
+            return resp.status
+        finally:
+            c.close()
+
+    def corpus_probe(self, n, port):
+        """True when an N-route corpus is served: its last exact-host route answers, and none past it does."""
+        return self.corpus_status(n - 36, port) == 200 and self.corpus_status(n + 64, port) == 404
+
+    def load_corpus(self, n, port):
+        """Writes perf's N-route corpus aside, renames its files into the live directory, waits until it serves."""
+        stage = os.path.join(self.work, f"corpus-{n}")
+        subprocess.run([self.a.java, "-cp", os.path.join(self.a.root, "perf", "target", "benchmarks.jar"),
+                        "dev.postern.perf.RouteCorpus", stage, str(n), "127.0.0.1", str(port), "127.0.0.2",
+                        str(self.ports["up"]), "--no-gateway-class"], check=True, timeout=120)
+        d = self.postern_dir
+        files = sorted(os.listdir(stage))
+        t0 = time.monotonic()
+        for f in os.listdir(d):  # a bigger corpus loaded before: its extra files go
+            if f.startswith("corpus-") and f not in files:
+                os.remove(os.path.join(d, f))
+        for f in files:  # one rename per file: the watcher never sees a half-written file
+            os.replace(os.path.join(stage, f), os.path.join(d, f))
+        os.rmdir(stage)
+        wait_until(f"{n} corpus routes", lambda: self.alive_or_fail("postern") and self.corpus_probe(n, port), 180)
+        loaded_s = time.monotonic() - t0
+        if self.corpus_status(0, port) != 200:
+            raise RuntimeError(f"corpus of {n}: route {n - 36} answers but route 0 does not")
+        time.sleep(1)  # let the load's garbage settle before measuring
+        r = {"routes": n, "loaded_s": loaded_s, "files": len(files), "rss_mib": rss_mib(self.procs.pids("postern"))}
+        print(f"churn: {n} corpus routes ({len(files)} files) renamed into place, served after {loaded_s:.2f} s, "
+              f"Postern RSS {r['rss_mib']:.0f} MiB", flush=True)
+        return r
+
+    def unload_corpus(self):
+        for f in os.listdir(self.postern_dir):
+            if f.startswith("corpus-") or f.startswith("churn-"):
+                os.remove(os.path.join(self.postern_dir, f))
+
+    def churn_route(self, k):
+        return f"""apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {{name: churn-{k}, namespace: default}}
 spec:
   parentRefs: [{{name: perf}}]
-  hostnames: [{host}]
+  hostnames: [{self.CHURN_HOST}]
   rules:
   - matches: [{{path: {{type: Exact, value: /churn/{k}}}}}]
     filters: [{{type: ResponseHeaderModifier, responseHeaderModifier: {{set: [{{name: x-churn, value: "{k}"}}]}}}}]
     backendRefs: [{{name: upstream, port: 80}}]
 """
 
+    def churn_phase(self, n, proto, dur):
+        """Load on the main route for dur seconds while the churner adds route k and removes route k - 3.
+
+        The churner renames route k's file into place, removes route k - 3's, then polls /churn/k on one keep-alive
+        connection every 2 ms until it answers 200 with x-churn: k (propagation: rename to that answer), and starts
+        the next change 100 ms after the previous one began, or at once when propagation took longer.
+        """
+        d = self.postern_dir
+        stop = threading.Event()
+        prop, not_served = [], []
+        poll = {"requests": 0, "errors": 0, "5xx": 0, "other": 0}
+        port = self.ports["postern"]
+        first_k = 1 + sum(p["changes"] for p in self.extra["churn"]["phases"])  # route names stay unique
+
         def served(conn, k):
-            conn.request("GET", f"/churn/{k}", headers={"Host": host})
-            r = conn.getresponse()
-            r.read()
-            return r.getheader("x-churn") == str(k)
+            conn.request("GET", f"/churn/{k}", headers={"Host": self.CHURN_HOST})
+            resp = conn.getresponse()
+            resp.read()
+            poll["requests"] += 1
+            if resp.status >= 500:
+                poll["5xx"] += 1
+            elif resp.status not in (200, 404):
+                poll["other"] += 1
+            return resp.status == 200 and resp.getheader("x-churn") == str(k)
 
         def churner():
-            conn = http.client.HTTPConnection("127.0.0.1", self.ports["postern"], timeout=5)
-            k = 0
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            k = first_k - 1
             while not stop.is_set():
                 k += 1
-                t0 = time.monotonic()
                 tmp = os.path.join(d, f".churn-{k}.tmp")
-                write(tmp, route(k))
+                with open(tmp, "w") as f:
+                    f.write(self.churn_route(k))
+                t0 = time.monotonic()
                 os.replace(tmp, os.path.join(d, f"churn-{k}.yaml"))
-                if k > 3:
-                    try:
-                        os.remove(os.path.join(d, f"churn-{k - 3}.yaml"))
-                    except FileNotFoundError:
-                        pass
+                try:
+                    os.remove(os.path.join(d, f"churn-{k - self.CHURN_KEEP}.yaml"))
+                except FileNotFoundError:
+                    pass
                 ok = False
                 while time.monotonic() - t0 < 5:
                     try:
@@ -762,43 +847,79 @@ spec:
                             ok = True
                             break
                     except (OSError, http.client.HTTPException):
+                        poll["errors"] += 1
                         conn.close()
-                        conn = http.client.HTTPConnection("127.0.0.1", self.ports["postern"], timeout=5)
+                        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                     time.sleep(0.002)
-                if ok:
-                    prop.append((time.monotonic() - t0) * 1000)
-                else:
-                    failures.append(k)
+                (prop if ok else not_served).append((time.monotonic() - t0) * 1000 if ok else k)
                 rest = 0.1 - (time.monotonic() - t0)
                 if rest > 0:
                     stop.wait(rest)
             conn.close()
-            for f in os.listdir(d):
-                if f.startswith("churn-"):
-                    os.remove(os.path.join(d, f))
 
-        print(f"churn: wrk h1-ka for {dur} s against Postern while routes are added/removed every 100 ms",
+        log_path = os.path.join(self.work, "postern.log")
+        log_start = os.path.getsize(log_path)
+        gc_path = os.path.join(self.work, "postern-gc.log")
+        gc_start = os.path.getsize(gc_path) if os.path.exists(gc_path) else 0
+        s = SCENARIOS[0] if proto == "h1" else next(x for x in SCENARIOS if x.id == "h2c")
+        h2log = os.path.join(self.work, "h2load-churn.log")
+        if os.path.exists(h2log):
+            os.remove(h2log)
+        cmd = ["taskset", "-c", self.a.load_cpus] + self.load_cmd(s, "postern", dur, h2log)
+        self.commands.setdefault(f"churn-{proto}", " ".join(shlex.quote(c) for c in cmd))
+        print(f"churn: {n} background routes, {proto} load for {dur} s, a route added and one removed every 100 ms",
               flush=True)
-        th = threading.Thread(target=churner, daemon=True)
         pids = self.procs.pids("postern")
-        c0 = cpu_seconds(pids)
+        proxy_cpus = [int(x) for x in self.a.proxy_cpus.split(",")]
+        ours = [q for nm in self.procs.procs if nm in PROXIES for q in self.procs.pids(nm)]
+        c0, b0, o0 = cpu_seconds(pids), cores_busy(proxy_cpus), cpu_seconds(ours)
+        th = threading.Thread(target=churner, daemon=True)
+        t_start = time.monotonic()
         th.start()
-        s = SCENARIOS[0]
-        cmd = ["taskset", "-c", self.a.load_cpus] + self.load_cmd(s, "postern", dur, "/dev/null")
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=dur + 30).stdout
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=dur + 30)
         stop.set()
         th.join(timeout=15)
+        wall = time.monotonic() - t_start
         c1 = cpu_seconds(pids)
-        r = parse_wrk(out)
+        # CPU used on Postern's core by anything but the proxies: another job on a shared machine.
+        foreign = max(0.0, (cores_busy(proxy_cpus) - b0) - (cpu_seconds(ours) - o0)) / wall
+        if not self.procs.alive("postern"):
+            raise RuntimeError(f"postern died during churn at {n} routes ({proto})")
+        out = p.stdout + p.stderr
+        r = parse_wrk(out) if s.tool == "wrk" else parse_h2load(out, h2log)
+        # Postern's own account of the phase: one log line per published or rejected build.
+        with open(log_path, errors="replace") as f:
+            f.seek(log_start)
+            text = f.read()
+        builds = sorted(int(x) for x in re.findall(r"config version \d+ published from \S+ in (\d+) ms", text))
+        rejected = len(re.findall(r"config from \S+ rejected", text))
+        gc = {"young": 0, "full": 0, "young_ms": 0.0, "full_ms": 0.0, "max_ms": 0.0}
+        if os.path.exists(gc_path):
+            with open(gc_path, errors="replace") as f:
+                f.seek(gc_start)
+                for m in re.finditer(r"Pause (Young|Full) .* ([\d.]+)ms$", f.read(), re.M):
+                    kind, pause = m.group(1).lower(), float(m.group(2))
+                    gc[kind] += 1
+                    gc[kind + "_ms"] += pause
+                    gc["max_ms"] = max(gc["max_ms"], pause)
         prop.sort()
-        r.update(changes=len(prop) + len(failures), not_served=len(failures),
+        r.update(routes=n, proto=proto, wall_s=wall, changes=len(prop) + len(not_served), not_served=len(not_served),
                  prop_p50_ms=percentile(prop, 0.5), prop_p99_ms=percentile(prop, 0.99),
-                 prop_max_ms=prop[-1] if prop else None, cpu_us_per_req=(c1 - c0) / max(1, r["requests"]) * 1e6,
+                 prop_max_ms=prop[-1] if prop else None, poll=poll, gc=gc, foreign_proxy_core=foreign, publishes=len(builds), rejected=rejected,
+                 build_p50_ms=percentile(builds, 0.5), build_max_ms=builds[-1] if builds else None,
+                 cpu_us_per_req=(c1 - c0) / r["requests"] * 1e6 if r["requests"] else None, rss_mib=rss_mib(pids),
                  command=" ".join(shlex.quote(c) for c in cmd))
-        self.extra["churn"] = r
         print(f"  {r['rps']:.0f} req/s, non-2xx {r['non2xx']}, socket errors {r['socket_errors']}, "
               f"{r['changes']} changes, propagation p50 {fmt_ms(r['prop_p50_ms'])} p99 {fmt_ms(r['prop_p99_ms'])}"
-              f" max {fmt_ms(r['prop_max_ms'])}, not served {len(failures)}", flush=True)
+              f" max {fmt_ms(r['prop_max_ms'])}, not served {len(not_served)}, {len(builds)} publishes "
+              f"(build p50 {r['build_p50_ms']} ms), {rejected} rejected, poller {poll}, GC {gc}, "
+              f"other load on Postern's core {foreign * 100:.0f}%", flush=True)
+        # The last routes go before the next phase, so each phase starts from N + 0 churn routes.
+        for f in os.listdir(d):
+            if f.startswith("churn-"):
+                os.remove(os.path.join(d, f))
+        time.sleep(0.5)
+        return r
 
     def routes_10k(self):
         """Postern with 10,000 more HTTPRoutes (perf's corpus) on another listener: start time, RSS, h1-ka."""
@@ -1031,15 +1152,6 @@ def render(h, agg, started, command):
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
         lines.append("")
 
-    if "churn" in h.extra:
-        r = h.extra["churn"]
-        lines.append("### Route churn (Postern)\n")
-        lines.append(f"wrk HTTP/1.1 keep-alive (64 connections) on the main route while an HTTPRoute is added and an "
-                     f"older one removed every 100 ms (file written, then polled until the new route answers): "
-                     f"{r['rps']:,.0f} req/s, **{r['non2xx']} non-2xx responses, {r['socket_errors']} socket "
-                     f"errors**; {r['changes']} changes, propagation p50 {fmt_ms(r['prop_p50_ms'])}, p99 "
-                     f"{fmt_ms(r['prop_p99_ms'])}, max {fmt_ms(r['prop_max_ms'])}; {r['not_served']} not served "
-                     f"within 5 s; {r['cpu_us_per_req']:.1f} µs CPU per request (reloads included).\n")
     if "routes" in h.extra:
         r = h.extra["routes"]
         lines.append(f"### Postern with {r['routes']:,} HTTPRoutes loaded\n")
@@ -1068,6 +1180,83 @@ def render(h, agg, started, command):
     return "\n".join(lines)
 
 
+def render_churn(h, started, command):
+    """The churn section of RESULTS.md: propagation and errors per background size and protocol."""
+    a, c = h.a, h.extra["churn"]
+    ph = c["phases"]
+    lines = ["## Route churn (Postern, issue 8)\n"]
+    lines.append(f"{started}, `{command}`: per background size, {c['duration_s']} s of load per protocol on the main "
+                 f"route while an HTTPRoute is added and an older one removed every 100 ms.\n")
+    lines.append(resultsmd.machine(a.java))
+    lines.append(f"- Load average {h.loadavg[0]} at the start, {h.loadavg[1]} at the end; CPU time taken on "
+                 f"Postern's core by other processes during the phases: "
+                 + ", ".join(f"{r['routes']:,}/{r['proto']} {r['foreign_proxy_core'] * 100:.0f}%" for r in ph)
+                 + " (a shared machine: more than a few percent makes every figure below pessimistic).")
+    lines.append(f"- Postern pinned to CPU {a.proxy_cpus}, `eventLoops: 1`; load generator, poller and upstream on "
+                 f"CPU {a.load_cpus}: `{h.started_commands.get('postern', '')}`")
+    lines.append("")
+    failed = sum(r["non2xx"] + r["socket_errors"] + r["poll"]["5xx"] + r["poll"]["errors"] for r in ph)
+    late = sum(r["not_served"] for r in ph)
+    protos = sorted({r["proto"] for r in ph})
+    verdict = "**met**" if failed == 0 and late == 0 else "**missed**"
+    lines.append(f"Zero failed requests while routes change ({', '.join(protos)}): {verdict}: {failed} failed "
+                 f"requests (non-2xx, socket errors, poller 5xx and errors) and {late} changes not served within 5 s "
+                 f"over {sum(r['changes'] for r in ph)} changes and {sum(r['requests'] for r in ph):,} requests.\n")
+    lines.append("| background routes | load | req/s | non-2xx | socket errors | changes (per s) | propagation p50 | "
+                 "p99 | max | not served in 5 s | publishes (build p50 / max) | GC pauses: full (total), max | "
+                 "request p99 | CPU µs/req | RSS MiB |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in ph:
+        bp = "—" if r["build_p50_ms"] is None else f"{r['build_p50_ms']} / {r['build_max_ms']} ms"
+        g = r["gc"]
+        gcs = f"{g['full']} ({fmt_ms(g['full_ms']) if g['full'] else '—'}), {fmt_ms(g['max_ms'])}"
+        lines.append(f"| {r['routes']:,} | {r['proto']} | {r['rps']:,.0f} | {r['non2xx']} | {r['socket_errors']} | "
+                     f"{r['changes']} ({r['changes'] / r['wall_s']:.1f}) | {fmt_ms(r['prop_p50_ms'])} | "
+                     f"{fmt_ms(r['prop_p99_ms'])} | {fmt_ms(r['prop_max_ms'])} | {r['not_served']} | "
+                     f"{r['publishes']} ({bp}) | {gcs} | {fmt_ms(r['p99_ms'])} | "
+                     f"{'—' if r['cpu_us_per_req'] is None else format(r['cpu_us_per_req'], '.1f')} | "
+                     f"{r['rss_mib']:.0f} |")
+    lines.append("")
+    stalled = [r for r in ph if r["publishes"] == 0 and r["not_served"] > 0]
+    if stalled:
+        lines.append("**Postern stopped applying changes** at " + ", ".join(
+            f"{r['routes']:,} routes ({r['proto']}: no publish in {r['wall_s']:.0f} s, {r['gc']['full']} full GCs "
+            f"taking {r['gc']['full_ms'] / 1000:.1f} s)" for r in stalled)
+            + f". With these JVM flags (`{a.jvm_flags}`) a rebuild does not fit in the heap beside the live table; "
+              "see FINDINGS.md.\n")
+    loads = "; ".join(f"{x['routes']:,} routes ({x['files']} files) served {x['loaded_s']:.2f} s after the renames"
+                      for x in c["loads"])
+    lines.append(f"Background routes: perf's `RouteCorpus` (README: the corpus), generated aside and renamed into the "
+                 f"running Postern's config directory, on a second Gateway listener (port {c['corpus_port']}); the "
+                 f"phase starts once its last exact-host route answers 200 and the next one 404: {loads}.\n")
+    lines.append("How it is measured:\n")
+    lines.append("- **Propagation**: from the rename of the new route's file into the directory (after it was written "
+                 "aside) to the first `200` carrying that route's own response header, polled every 2 ms on a "
+                 "keep-alive connection from the load CPU; so it includes the 10 ms debounce, the rebuild (only changed "
+                 "files are parsed again; translation and compile of the whole table), the publish, and up to about "
+                 "3 ms of polling. A change starts 100 ms after the previous one began, or at once when propagation "
+                 "took longer, so the change rate falls below 10/s when propagation exceeds 100 ms.")
+    lines.append("- **Errors**: the load generator's non-2xx responses and socket errors (wrk: connect, read, write, "
+                 "timeout; h2load: failed, errored, timed out requests and 4xx/5xx) on the main route, and the "
+                 "poller's 5xx and connection errors (its 404s before a route appears are expected). Poller totals: "
+                 + "; ".join(f"{r['routes']:,}/{r['proto']} {r['poll']['requests']} requests, {r['poll']['5xx']} 5xx, "
+                             f"{r['poll']['errors']} errors" for r in ph) + ".")
+    lines.append("- **Publishes**: Postern's own log lines for the phase (`config version N published ... in M ms`, "
+                 f"the build time); {sum(r['rejected'] for r in ph)} builds were rejected.")
+    lines.append("- **GC pauses**: from Postern's GC log (`-Xlog:gc`) over the phase; every pause stops the event "
+                 "loop. **Request p99**: the load generator's latency over the phase.")
+    lines.append("- **CPU µs/req**: Postern's utime+stime over the phase (rebuilds included) divided by the load's "
+                 "requests; **RSS** after the phase.")
+    lines.append("")
+    lines.append("```")
+    lines.append(command)
+    for proto, _ in Harness.CHURN_PROTOCOLS:
+        if f"churn-{proto}" in h.commands:
+            lines.append(f"# churn, {proto} load: {h.commands[f'churn-{proto}']}")
+    lines.append("```")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", required=True)
@@ -1083,12 +1272,17 @@ def main():
     ap.add_argument("--scenarios", default=",".join(s.id for s in SCENARIOS) + ",churn,routes")
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--routes-rss", type=int, default=10000)
+    ap.add_argument("--churn-routes", default="100,1000,10000",
+                    help="background HTTPRoutes loaded before each churn phase (at least 100 each)")
     ap.add_argument("--results-md", required=True)
     ap.add_argument("--json", required=True)
     ap.add_argument("--command", required=True)
     a = ap.parse_args()
     a.scenarios = a.scenarios.split(",")
     a.targets = [t for t in TARGETS if t in a.targets.split(",")]
+    a.churn_routes = [int(x) for x in a.churn_routes.split(",") if x]
+    if not a.churn_routes or min(a.churn_routes) < 100:
+        sys.exit(f"--churn-routes: at least 100 routes each (the corpus's every shape): {a.churn_routes}")
     unknown = set(a.scenarios) - {s.id for s in SCENARIOS} - {"churn", "routes"}
     if unknown:
         sys.exit(f"unknown scenarios: {sorted(unknown)}; known: {[s.id for s in SCENARIOS] + ['churn', 'routes']}")
@@ -1112,12 +1306,18 @@ def main():
             if name in h.procs.procs and not h.procs.alive(name):
                 h.notes.append(f"{name} exited during the run; see its log in the work directory")
         h.loadavg[1] = open("/proc/loadavg").read().split()[0]
-        text = render(h, agg, started, a.command)
         with open(a.json, "w") as f:
             json.dump({"started": started, "command": a.command, "runs": h.results, "extra": h.extra,
                        "ports": h.ports}, f, indent=1)
-        resultsmd.replace_section(a.results_md, "load", text)
-        print("\n" + text)
+        # Each section is rewritten only by a run that measured it: `--scenarios churn` leaves the load table alone.
+        if h.results or "routes" in h.extra:
+            text = render(h, agg, started, a.command)
+            resultsmd.replace_section(a.results_md, "load", text)
+            print("\n" + text)
+        if "churn" in h.extra:
+            text = render_churn(h, started, a.command)
+            resultsmd.replace_section(a.results_md, "churn", text)
+            print("\n" + text)
     finally:
         h.procs.stop_all()
 
