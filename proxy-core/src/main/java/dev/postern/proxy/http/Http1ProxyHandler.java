@@ -500,7 +500,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             final ServerContext.LoopState loop = sc.loop(ctx.channel().eventLoop());
             final Endpoint ep = loop.pick(cluster);
             endpoint = ep;
-            poolKey = new PoolKey(ep.socketAddress(), cluster.protocol());
+            poolKey = PoolKey.of(ep.socketAddress(), cluster);
             loop.pool().acquire(poolKey, this, this);
         }
 
@@ -754,6 +754,12 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             outcome(true);
             if (canRetry()) {
                 retryLater();
+                return;
+            }
+            if (cause instanceof dev.postern.proxy.upstream.UpstreamTlsException) {
+                org.slf4j.LoggerFactory.getLogger(Http1ProxyHandler.class).debug("TLS to {} failed: {}", endpoint,
+                        cause.getMessage());
+                error(ProxyError.UPSTREAM_TLS_FAILURE);
                 return;
             }
             error(ProxyError.UPSTREAM_CONNECT_FAILURE);

@@ -66,7 +66,7 @@ final class MirrorExchange implements UpstreamListener, UpstreamPool.Callback {
                     ? host.substring(0, colon) + "-shadow" + host.substring(colon) : host + "-shadow");
         }
         final MirrorExchange x = new MirrorExchange(ls.pool(), copy);
-        ls.pool().acquire(new PoolKey(ep.socketAddress(), m.cluster().protocol()), x, x);
+        ls.pool().acquire(PoolKey.of(ep.socketAddress(), m.cluster()), x, x);
         return x;
     }
 

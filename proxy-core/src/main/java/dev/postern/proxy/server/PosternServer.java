@@ -105,13 +105,22 @@ public final class PosternServer implements AutoCloseable {
     /** Binds the sockets the table needs and closes the ones it no longer has. */
     private synchronized void sync(RouteTable table) {
         final Set<dev.postern.config.tls.CertificateKeyPair> certs = new HashSet<>();
+        final Set<dev.postern.config.tls.ClientValidation> validations = new HashSet<>();
         for (var pt : table.ports().values()) {
             if (pt.tls() != null) {
-                pt.tls().listeners().entries().values().forEach(l -> certs.addAll(l.certificates()));
+                for (var l : pt.tls().listeners().entries().values()) {
+                    certs.addAll(l.certificates());
+                    if (l.clientValidation() != null) {
+                        validations.add(l.clientValidation());
+                    }
+                }
                 certs.addAll(pt.tls().fallback().certificates());
+                if (pt.tls().fallback().clientValidation() != null) {
+                    validations.add(pt.tls().fallback().clientValidation());
+                }
             }
         }
-        context.serverTls().retain(certs);
+        context.serverTls().retain(certs, validations);
         final Set<BindKey> want = new HashSet<>(table.ports().keySet());
         for (Map.Entry<BindKey, Channel> e : bound.entrySet()) {
             if (!want.contains(e.getKey())) {
@@ -251,5 +260,6 @@ public final class PosternServer implements AutoCloseable {
         admin.close().awaitUninterruptibly();
         workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
         bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
+        context.serverTls().close();
     }
 }

@@ -1,5 +1,7 @@
 package dev.postern.config.runtime;
 
+import dev.postern.config.tls.UpstreamTls;
+
 import java.util.List;
 
 /**
@@ -8,8 +10,9 @@ import java.util.List;
  * @param name {@code ns/service:port}, used in logs and metrics
  * @param protocol the upstream protocol the data plane speaks to the endpoints
  * @param endpoints the ready endpoints, in a stable order; empty means 503 (no healthy upstream)
+ * @param tls TLS to the endpoints (a BackendTLSPolicy targets the Service), or null for cleartext
  */
-public record Cluster(String name, Protocol protocol, List<Endpoint> endpoints) {
+public record Cluster(String name, Protocol protocol, List<Endpoint> endpoints, UpstreamTls tls) {
 
     /** The upstream protocol, from the Service port's appProtocol. */
     public enum Protocol {
@@ -24,5 +27,10 @@ public record Cluster(String name, Protocol protocol, List<Endpoint> endpoints) 
     /** Copies the list. */
     public Cluster {
         endpoints = List.copyOf(endpoints);
+    }
+
+    /** A cleartext cluster. */
+    public Cluster(String name, Protocol protocol, List<Endpoint> endpoints) {
+        this(name, protocol, endpoints, null);
     }
 }
