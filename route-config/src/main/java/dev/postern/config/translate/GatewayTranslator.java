@@ -112,8 +112,10 @@ public final class GatewayTranslator {
     private final Map<String, PolicyState> tlsPolicyByTarget = new HashMap<>();
     /** Every BackendTLSPolicy of the input with its translation state, in input order. */
     private final List<PolicyState> tlsPolicies = new ArrayList<>();
-    /** The policies the route being resolved uses (filled by resolveBackend, read by translateRoute). */
-    private final Set<PolicyState> policiesOfRoute = new LinkedHashSet<>();
+    /** The Services ({@code ns/name}) the route being resolved uses (filled by resolveBackend). */
+    private final Set<String> servicesOfRoute = new LinkedHashSet<>();
+    /** Every policy (winning or not) by the Service it targets ({@code ns/name}), for policy status ancestors. */
+    private final Map<String, List<PolicyState>> policiesByService = new HashMap<>();
 
     private GatewayTranslator(ConfigInput in, String controllerName, String defaultBindAddress) {
         this.in = in;
@@ -538,17 +540,19 @@ public final class GatewayTranslator {
 
         ResourceStatus status(String controllerName) {
             final long g = p.metadata().generation();
-            final Map<String, Condition> byType = new LinkedHashMap<>();
+            final Map<String, Condition> found = new LinkedHashMap<>();
             if (conflicted) {
-                byType.put("Accepted", Condition.no("Accepted", "Conflicted",
+                found.put("Accepted", Condition.no("Accepted", "Conflicted",
                         "an older BackendTLSPolicy targets the same Service and section", g));
             }
             for (Condition c : conditions) {
-                byType.putIfAbsent(c.type(), c);
+                found.putIfAbsent(c.type(), c);
             }
-            byType.putIfAbsent("Accepted", Condition.ok("Accepted", "Accepted", "Policy accepted", g));
-            byType.putIfAbsent("ResolvedRefs", Condition.ok("ResolvedRefs", "ResolvedRefs",
-                    "All references resolved", g));
+            final Map<String, Condition> byType = new LinkedHashMap<>();
+            byType.put("Accepted", found.getOrDefault("Accepted", Condition.ok("Accepted", "Accepted",
+                    "Policy accepted", g)));
+            byType.put("ResolvedRefs", found.getOrDefault("ResolvedRefs", Condition.ok("ResolvedRefs",
+                    "ResolvedRefs", "All references resolved", g)));
             final List<Object> conds = new ArrayList<>();
             for (Condition c : byType.values()) {
                 conds.add(c.toMap());
@@ -598,6 +602,11 @@ public final class GatewayTranslator {
                 }
                 final String key = p.metadata().namespace() + "/" + t.name()
                         + (t.sectionName() == null ? "" : "/" + t.sectionName());
+                final List<PolicyState> forService = policiesByService.computeIfAbsent(
+                        p.metadata().namespace() + "/" + t.name(), k -> new ArrayList<>());
+                if (!forService.contains(ps)) {
+                    forService.add(ps);
+                }
                 final PolicyState prev = tlsPolicyByTarget.putIfAbsent(key, ps);
                 if (prev != null && prev != ps) {
                     ps.conflicted = true;
@@ -895,8 +904,11 @@ public final class GatewayTranslator {
     }
 
     private void translateRoute(RouteIn r) {
-        final List<PolicyState> policies = List.copyOf(policiesOfRoute);
-        policiesOfRoute.clear();
+        final List<PolicyState> policies = new ArrayList<>();
+        for (String svc : servicesOfRoute) {
+            policies.addAll(policiesByService.getOrDefault(svc, List.of()));
+        }
+        servicesOfRoute.clear();
         final Resource res = r.res();
         final String rns = res.metadata().namespace();
         final long g = res.metadata().generation();
@@ -1424,6 +1436,7 @@ public final class GatewayTranslator {
         }
         final Cluster.Protocol proto;
         final String app = sp.appProtocol();
+        final PolicyState policy = policyFor(ns, ref.name(), sp.name());
         if (grpc) {
             proto = Cluster.Protocol.H2C; // gRPC needs HTTP/2 to the backend, whatever the port says
         } else if (app == null || app.equals("http") || app.equals("kubernetes.io/http")) {
@@ -1432,14 +1445,15 @@ public final class GatewayTranslator {
             proto = Cluster.Protocol.H2C;
         } else if (app.equals("kubernetes.io/ws")) {
             proto = Cluster.Protocol.WS;
+        } else if (policy != null && (app.equalsIgnoreCase("https") || app.equals("kubernetes.io/https"))) {
+            proto = Cluster.Protocol.HTTP1; // HTTP/1.1 inside the TLS the BackendTLSPolicy configures
         } else {
             return new Backend.Invalid(500, "UnsupportedProtocol", "appProtocol " + app + " is not supported");
         }
-        final PolicyState policy = policyFor(ns, ref.name(), sp.name());
         UpstreamTls tls = null;
+        servicesOfRoute.add(ns + "/" + ref.name());
         if (policy != null && !grpc && proto != Cluster.Protocol.H2C) {
             tls = policy.tls;
-            policiesOfRoute.add(policy);
         } else if (policy != null) {
             warn(r, field, "UnsupportedProtocol", "BackendTLSPolicy " + policy.key() + " is not applied: TLS to "
                     + "HTTP/2 backends is not supported yet; the backend is reached in cleartext");
