@@ -124,7 +124,7 @@ class TlsEndToEndTest {
         final Path serverCa = TestCerts.pemFile(Files.createTempDirectory("ca"), "server.pem", server);
         final int strict = TestGateway.freePort();
         final int lax = TestGateway.freePort();
-        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
+        final String config = TestGateway.GATEWAY_HEAD + """
                   tls:
                     frontend:
                       default:
@@ -139,8 +139,8 @@ class TlsEndToEndTest {
                   listeners:
                   - {name: strict, protocol: HTTPS, port: %1$d, tls: {certificateRefs: [{name: cert}]}}
                   - {name: lax, protocol: HTTPS, port: %2$d, tls: {certificateRefs: [{name: cert}]}}
-                """.formatted(strict, lax) + route("mtls.test") + TestCerts.secret("default", "cert", server)
-                + TestCerts.caConfigMap("default", "client-ca", clientCa));
+                """.formatted(strict, lax) + route("mtls.test") + TestCerts.secret("default", "cert", server);
+        Files.writeString(dir.resolve("all.yaml"), config + TestCerts.caConfigMap("default", "client-ca", clientCa));
         try (TestGateway gw = TestGateway.startRaw(dir, strict)) {
             final String resolve = "mtls.test:" + strict + ":127.0.0.1";
             final String url = "https://mtls.test:" + strict + "/m";
@@ -179,6 +179,54 @@ class TlsEndToEndTest {
                     + "certificate\"}");
             assertTrue(failures >= 2, m);
             assertTrue(metric(m, "gateway_downstream_tls_handshakes_total{session=\"full\"}") >= 4, m);
+            // Rotation of the CA bundle: the next handshakes trust the new CA only.
+            final long v = gw.ref.table().version();
+            Files.writeString(dir.resolve("all.yaml"), config + TestCerts.caConfigMap("default", "client-ca",
+                    otherCa));
+            ProxyEndToEndTest.awaitVersionAbove(gw, v);
+            assertEquals("200", TestGateway.run("curl", "-sS", "--max-time", "10", "--cacert", serverCa.toString(),
+                    "--cert", bad[0].toString(), "--key", bad[1].toString(), "--resolve", resolve, "-o", "/dev/null",
+                    "-w", "%{http_code}", url));
+            final Result old = exec("curl", "-sS", "--max-time", "10", "--cacert", serverCa.toString(), "--cert",
+                    good[0].toString(), "--key", good[1].toString(), "--resolve", resolve, "-w", "%{http_code}", url);
+            assertNotEquals(0, old.code(), old.out());
+        }
+    }
+
+    // Issue 12: when BoringSSL is unavailable Postern falls back to the JDK provider (forced here); TLS, ALPN and
+    // client certificates work the same.
+    @Test
+    void fallsBackToTheJdkProvider(@TempDir Path dir) throws Exception {
+        final X509Bundle server = TestCerts.selfSigned("jdk.test");
+        final X509Bundle clientCa = TestCerts.ca("client-ca");
+        final Path[] good = TestCerts.identityFiles(dir, "good", TestCerts.issued(clientCa, "client.jdk.test"));
+        final Path serverCa = TestCerts.pemFile(Files.createTempDirectory("ca"), "server.pem", server);
+        final int port = TestGateway.freePort();
+        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
+                  tls:
+                    frontend:
+                      default:
+                        validation:
+                          caCertificateRefs: [{group: "", kind: ConfigMap, name: client-ca}]
+                  listeners:
+                  - {name: https, protocol: HTTPS, port: %d, tls: {certificateRefs: [{name: cert}]}}
+                """.formatted(port) + route("jdk.test") + TestCerts.secret("default", "cert", server)
+                + TestCerts.caConfigMap("default", "client-ca", clientCa));
+        System.setProperty("postern.tls.forceJdk", "true");
+        try (TestGateway gw = TestGateway.startRaw(dir, port)) {
+            assertEquals(io.netty.handler.ssl.SslProvider.JDK, gw.server.context().serverTls().provider());
+            final String resolve = "jdk.test:" + port + ":127.0.0.1";
+            for (String proto : List.of("--http2", "--http1.1")) {
+                assertEquals("200", TestGateway.run("curl", "-sS", "--max-time", "10", proto, "--cacert",
+                        serverCa.toString(), "--cert", good[0].toString(), "--key", good[1].toString(),
+                        "--resolve", resolve, "-o", "/dev/null", "-w", "%{http_code}", "https://jdk.test:" + port
+                                + "/"));
+            }
+            final Result none = exec("curl", "-sS", "--max-time", "10", "--cacert", serverCa.toString(),
+                    "--resolve", resolve, "https://jdk.test:" + port + "/");
+            assertNotEquals(0, none.code(), none.out());
+        } finally {
+            System.clearProperty("postern.tls.forceJdk");
         }
     }
 

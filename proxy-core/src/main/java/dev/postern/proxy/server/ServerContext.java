@@ -24,7 +24,8 @@ public final class ServerContext {
     private final Transport transport;
     private final FastThreadLocal<LoopState> loopState = new FastThreadLocal<>();
     private final ServerTls serverTls = new ServerTls();
-    private final dev.postern.proxy.tls.ClientTls clientTls = new dev.postern.proxy.tls.ClientTls();
+    private final dev.postern.proxy.tls.ClientTls clientTls = new dev.postern.proxy.tls.ClientTls(
+            serverTls.provider());
     private final dev.postern.proxy.observe.Metrics metrics;
     private final dev.postern.proxy.observe.AccessLog accessLog;
     private final io.netty.channel.group.ChannelGroup connections = new io.netty.channel.group.DefaultChannelGroup(

@@ -22,6 +22,12 @@ import javax.net.ssl.SSLException;
  */
 public final class ClientTls {
     private final Map<UpstreamTls, SslContext> contexts = new ConcurrentHashMap<>();
+    private final io.netty.handler.ssl.SslProvider provider;
+
+    /** Creates the contexts, built with {@code provider} (the one the server side uses). */
+    public ClientTls(io.netty.handler.ssl.SslProvider provider) {
+        this.provider = provider;
+    }
 
     /**
      * The context for a policy's settings; throws {@link SSLException} when the policy has no usable CA (the
@@ -32,7 +38,7 @@ public final class ClientTls {
             throw new SSLException("BackendTLSPolicy " + tls.policy() + " cannot be used: " + tls.invalid());
         }
         final SslContext c = contexts.get(tls);
-        return c != null ? c : contexts.computeIfAbsent(tls, ClientTls::build);
+        return c != null ? c : contexts.computeIfAbsent(tls, this::build);
     }
 
     /** Drops the contexts no longer used by any cluster. */
@@ -40,11 +46,11 @@ public final class ClientTls {
         contexts.keySet().retainAll(live);
     }
 
-    private static SslContext build(UpstreamTls t) {
+    private SslContext build(UpstreamTls t) {
         final List<String> names = t.subjectAltNames().isEmpty() ? List.of("dns:" + t.sni()) : t.subjectAltNames();
         try {
             return SslContextBuilder.forClient()
-                    .sslProvider(ServerTls.provider())
+                    .sslProvider(provider)
                     .protocols("TLSv1.3", "TLSv1.2")
                     // Names are checked by our trust manager (SANs or the hostname), not by endpoint
                     // identification against the address we connect to (a pod IP).

@@ -59,12 +59,10 @@ public final class ServerTls implements AutoCloseable {
     /** The ticket keys, the encrypting one first; replaced whole on rotation. */
     private volatile OpenSslSessionTicketKey[] ticketKeys;
 
+    /** The provider of this instance: BoringSSL when it loads, unless {@code -Dpostern.tls.forceJdk=true}. */
+    private final SslProvider provider;
+
     private static SslProvider chooseProvider() {
-        if (Boolean.getBoolean("postern.tls.forceJdk")) {
-            LOG.error("TLS provider: JDK, forced by -Dpostern.tls.forceJdk=true; BoringSSL is not used and TLS is "
-                    + "slower");
-            return SslProvider.JDK;
-        }
         if (OpenSsl.isAvailable()) {
             LOG.info("TLS provider: BoringSSL ({})", OpenSsl.versionString());
             return SslProvider.OPENSSL;
@@ -81,6 +79,13 @@ public final class ServerTls implements AutoCloseable {
 
     /** Creates the contexts with session ticket keys rotated every {@code ticketKeyRotation}. */
     public ServerTls(Duration ticketKeyRotation) {
+        if (Boolean.getBoolean("postern.tls.forceJdk") && PROVIDER != SslProvider.JDK) {
+            LOG.error("TLS provider: JDK, forced by -Dpostern.tls.forceJdk=true; BoringSSL is not used, TLS is slower "
+                    + "and session ticket keys are not managed");
+            this.provider = SslProvider.JDK;
+        } else {
+            this.provider = PROVIDER;
+        }
         this.ticketKeys = new OpenSslSessionTicketKey[] {newTicketKey()};
         this.rotation = Executors.newSingleThreadScheduledExecutor(r -> {
             final Thread t = new Thread(r, "postern-tls-ticket-keys");
@@ -92,8 +97,8 @@ public final class ServerTls implements AutoCloseable {
     }
 
     /** The provider in use. */
-    public static SslProvider provider() {
-        return PROVIDER;
+    public SslProvider provider() {
+        return provider;
     }
 
     /** The context for a certificate without client validation, built on first use. */
@@ -152,7 +157,7 @@ public final class ServerTls implements AutoCloseable {
         try {
             final SslContextBuilder b = SslContextBuilder.forServer(p.key(),
                             p.chain().toArray(X509Certificate[]::new))
-                    .sslProvider(PROVIDER)
+                    .sslProvider(provider)
                     .protocols("TLSv1.3", "TLSv1.2")
                     .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                     .applicationProtocolConfig(new ApplicationProtocolConfig(
