@@ -327,9 +327,8 @@ class TlsEndToEndTest {
                         %3$s
                     """.formatted(c[0], tlsEcho.address().getPort(), c[1]));
         }
-        yaml.append(TestCerts.caConfigMap("default", "backend-ca", backendCa))
-                .append(TestCerts.caConfigMap("default", "other-ca", otherCa));
-        Files.writeString(dir.resolve("all.yaml"), yaml.toString());
+        yaml.append(TestCerts.caConfigMap("default", "other-ca", otherCa));
+        Files.writeString(dir.resolve("all.yaml"), yaml + TestCerts.caConfigMap("default", "backend-ca", backendCa));
         try (TestGateway gw = TestGateway.startRaw(dir, port)) {
             final String base = "http://127.0.0.1:" + port;
             final JsonNode ok = JSON.readTree(TestGateway.run("curl", "-sS", "--max-time", "10", base + "/ok"));
@@ -358,6 +357,20 @@ class TlsEndToEndTest {
                     .asText());
             assertEquals("InvalidCACertificateRef", condition(noCa.get("conditions"), "ResolvedRefs").get("reason")
                     .asText());
+            // Rotation: the CA ConfigMap now holds another CA; the next request needs a new connection (the pool
+            // key changed) and that handshake fails; the original bundle makes it work again.
+            long v = gw.ref.table().version();
+            Files.writeString(dir.resolve("all.yaml"), yaml + TestCerts.caConfigMap("default", "backend-ca",
+                    otherCa));
+            ProxyEndToEndTest.awaitVersionAbove(gw, v);
+            assertEquals("502", TestGateway.run("curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
+                    "%{http_code}", base + "/ok"));
+            v = gw.ref.table().version();
+            Files.writeString(dir.resolve("all.yaml"), yaml + TestCerts.caConfigMap("default", "backend-ca",
+                    backendCa));
+            ProxyEndToEndTest.awaitVersionAbove(gw, v);
+            assertEquals("200", TestGateway.run("curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
+                    "%{http_code}", base + "/ok"));
         } finally {
             tlsEcho.close();
             g.shutdownGracefully();
