@@ -321,6 +321,10 @@ public final class YamlReader {
     /** {@code spec.tls.frontend}, or null when absent. */
     private static Gateway.FrontendTLS frontendTls(YNode tls) {
         tls.known(Set.of("frontend", "backend"));
+        if (tls.get("backend").present()) {
+            tls.get("backend").warn("UnsupportedValue", "spec.tls.backend (a client certificate for backends) is not "
+                    + "supported yet; backends see no client certificate");
+        }
         final YNode f = tls.get("frontend");
         if (!f.present()) {
             return null;
