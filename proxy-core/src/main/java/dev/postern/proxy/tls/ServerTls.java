@@ -155,9 +155,8 @@ public final class ServerTls implements AutoCloseable {
     private SslContext build(Key k) {
         final CertificateKeyPair p = k.pair();
         try {
-            final SslContextBuilder b = (provider == SslProvider.JDK
-                    ? SslContextBuilder.forServer(p.key(), p.chain().toArray(X509Certificate[]::new))
-                    : SslContextBuilder.forServer(cachedKeyMaterial(p)))
+            final SslContextBuilder b = SslContextBuilder.forServer(p.key(),
+                            p.chain().toArray(X509Certificate[]::new))
                     .sslProvider(provider)
                     .protocols("TLSv1.3", "TLSv1.2")
                     .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
@@ -179,27 +178,6 @@ public final class ServerTls implements AutoCloseable {
             return c;
         } catch (SSLException e) {
             throw new IllegalArgumentException("cannot build a TLS context for " + p.source() + ": " + e, e);
-        }
-    }
-
-    /**
-     * The certificate and key as a key manager whose native (BoringSSL) form is built once and cached. Given the key
-     * and chain directly, Netty would convert them to native form on every handshake (its certificate callback
-     * asks a plain key manager each time), and a freshly parsed RSA key also loses its Montgomery precomputation:
-     * measured, that made a full RSA-2048 handshake cost about 1.6 times HAProxy's.
-     */
-    private static javax.net.ssl.KeyManagerFactory cachedKeyMaterial(CertificateKeyPair p) {
-        try {
-            final char[] none = new char[0];
-            final java.security.KeyStore ks = java.security.KeyStore.getInstance("PKCS12");
-            ks.load(null, null);
-            ks.setKeyEntry("key", p.key(), none, p.chain().toArray(X509Certificate[]::new));
-            final javax.net.ssl.KeyManagerFactory kmf = javax.net.ssl.KeyManagerFactory.getInstance(
-                    javax.net.ssl.KeyManagerFactory.getDefaultAlgorithm());
-            kmf.init(ks, none);
-            return new io.netty.handler.ssl.OpenSslCachingX509KeyManagerFactory(kmf);
-        } catch (java.security.GeneralSecurityException | java.io.IOException e) {
-            throw new IllegalArgumentException("cannot load the key of " + p.source() + ": " + e, e);
         }
     }
 
