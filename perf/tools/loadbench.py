@@ -61,6 +61,11 @@ SCENARIOS = [
              "with a fresh session), 500 connections/s offered, one HTTP/1.1 request each", "h2load-conn", "tls", 0,
              rps=500),
     Scenario("h2-tls", "HTTP/2 over TLS, 4 connections × 16 streams", "h2load", "tls", 4, streams=16),
+    Scenario("tls-full", "HTTPS, full TLS handshakes back to back (openssl s_time -new: a new connection and a "
+             "fresh session for each HTTP/1.0 request)", "s_time-new", "tls", 1, group="tls"),
+    Scenario("tls-resume", "HTTPS, resumed TLS handshakes back to back (openssl s_time -reuse: a new connection "
+             "resuming the first session's ticket for each HTTP/1.0 request)", "s_time-reuse", "tls", 1,
+             group="tls"),
     Scenario("h2c", "h2c (prior knowledge), 4 connections × 16 streams", "h2load", "h2c", 4, streams=16),
     Scenario("body-1m", "HTTP/1.1 keep-alive, 1 MiB responses, 8 connections", "wrk", "h1", 8, path="/1m"),
     Scenario("p99-10k", "HTTP/1.1 keep-alive at a fixed 10,000 req/s offered (50 connections × 200/s): latency",
@@ -221,11 +226,13 @@ def write(path, text):
         f.write(text)
 
 
-def make_cert(work):
+def make_cert(work, key_type="ecdsa"):
     d = os.path.join(work, "tls")
     os.makedirs(d, exist_ok=True)
     key, crt = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+    algo = ["-newkey", "rsa:2048"] if key_type == "rsa" else ["-newkey", "ec", "-pkeyopt",
+                                                               "ec_paramgen_curve:prime256v1"]
+    subprocess.run(["openssl", "req", "-x509"] + algo + [
                     "-nodes", "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=bench.example.com",
                     "-addext", "subjectAltName=DNS:bench.example.com,IP:127.0.0.1"],
                    check=True, capture_output=True, timeout=30)
@@ -442,6 +449,24 @@ def parse_wrk(out):
     return r
 
 
+def parse_s_time(out, reuse):
+    """openssl s_time: connections made (one HTTP/1.0 request each) and, with -reuse, how many resumed."""
+    m = re.search(r"(\d+) connections in (\d+) real seconds", out)
+    if not m:
+        raise RuntimeError("unparsable s_time output:\n" + out[-2000:])
+    n, secs = int(m.group(1)), max(1, int(m.group(2)))
+    r = {"requests": n, "rps": n / secs, "p50_ms": None, "p99_ms": None, "bytes_per_s": None,
+         "socket_errors": 0, "non2xx": 0}
+    if reuse:
+        # s_time prints one character per connection of the timed loop: 'r' when the session was reused.
+        progress = out[:m.start()]
+        marks = progress.count("r") + progress.count("*")
+        r["resumed_share"] = progress.count("r") / marks if marks else 0.0
+        if r["resumed_share"] < 0.95:
+            r["non2xx"] = int(n * (1 - r["resumed_share"]))  # not resumed: counted as errors, reported below
+    return r
+
+
 def percentile(sorted_values, q):
     if not sorted_values:
         return None
@@ -506,7 +531,7 @@ class Harness:
         for k in ("postern", "postern_tls", "postern_admin", "haproxy", "haproxy_tls", "haproxy_h2c", "nginx",
                   "nginx_tls", "nginx_h2c"):
             self.ports[k] = free_port("127.0.0.1")
-        key, crt, bundle = make_cert(self.work)
+        key, crt, bundle = make_cert(self.work, self.a.key)
         self.key, self.crt = key, crt
 
         up = os.path.join(self.work, "upstream")
@@ -636,6 +661,10 @@ class Harness:
             n = s.rps * duration
             return ["h2load", "--h1", "-t1", f"-c{n}", f"-n{n}", f"-r{max(1, s.rps // 10)}", "--rate-period=100ms",
                     f"--log-file={log_file}", url]
+        if s.tool.startswith("s_time"):
+            host_port = url.split("//")[1].split("/")[0]
+            return ["openssl", "s_time", "-connect", host_port, "-" + s.tool.split("-")[1], "-www", s.path,
+                    "-time", str(duration)]
         if s.tool == "h2load-rate":
             per = max(1, s.rps // s.conns)
             return ["h2load", "--h1", "-t1", f"-c{s.conns}", f"--rps={per}", f"-D{duration}",
@@ -671,7 +700,12 @@ class Harness:
         c1 = cu1 + cs1
         # CPU used on the proxy core by anything but the proxies (another job on a shared machine, kernel threads).
         foreign = max(0.0, (cores_busy(proxy_cpus) - b0) - (cpu_seconds(ours) - o0)) / wall
-        r = parse_wrk(out) if s.tool == "wrk" else parse_h2load(out, log_file)
+        if s.tool == "wrk":
+            r = parse_wrk(out)
+        elif s.tool.startswith("s_time"):
+            r = parse_s_time(out, s.tool == "s_time-reuse")
+        else:
+            r = parse_h2load(out, log_file)
         if s.tool == "h2load-conn":
             r["rps"] = r["requests"] / wall  # the run's length is set by the offered rate, not by -D
         r.update(scenario=s.id, target=t, round=rnd, wall_s=wall, proxy_cpu_s=None if t == "direct" else c1 - c0,
@@ -696,14 +730,18 @@ class Harness:
     # (h2c took about 30 s to reach its steady CPU per request when this was written).
     WARM = (("h1-ka", 0.35), ("https-ka", 0.2), ("h2-tls", 0.15), ("h2c", 0.15), ("body-1m", 0.1), ("h1-close", 0.05))
 
+    # The TLS comparison (--tls) warms the handshake paths instead.
+    WARM_TLS = (("https-ka", 0.3), ("tls-full", 0.4), ("tls-resume", 0.3))
+
     def warm_up(self):
         targets = [t for t in self.a.targets if self.a.warm_all or t == "postern"]
         if not any(s.id in self.a.scenarios for s in SCENARIOS):
             targets = [t for t in targets if t == "postern"]  # only Postern-only scenarios follow
+        warm = self.WARM_TLS if self.a.section.startswith("tls") else self.WARM
         print(f"warm-up: {self.a.warmup} s per target ({', '.join(LABEL[t] for t in targets)}) over "
-              + ", ".join(f"{sid} {int(share * 100)}%" for sid, share in self.WARM), flush=True)
+              + ", ".join(f"{sid} {int(share * 100)}%" for sid, share in warm), flush=True)
         for t in targets:
-            for sid, share in self.WARM:
+            for sid, share in warm:
                 sc = next(x for x in SCENARIOS if x.id == sid)
                 secs = max(1, int(round(self.a.warmup * share)))
                 subprocess.run(["taskset", "-c", self.a.load_cpus] + self.load_cmd(sc, t, secs, "/dev/null"),
@@ -1005,7 +1043,9 @@ def render(h, agg, started, command):
     a = h.a
     chosen = [s for s in SCENARIOS if s.id in a.scenarios]
     lines = []
-    lines.append("## Load: Postern vs HAProxy vs nginx vs direct\n")
+    lines.append("## Load: Postern vs HAProxy vs nginx vs direct\n" if a.section == "load" else
+                 f"## TLS handshakes, {'RSA-2048' if a.key == 'rsa' else 'ECDSA P-256'} certificate: Postern vs "
+                 f"HAProxy vs nginx vs direct\n")
     lines.append(f"{started}, `{command}`: {a.rounds} interleaved round(s) of {a.duration} s per scenario and "
                  f"target, medians shown.\n")
     lines.append(resultsmd.machine(a.java))
@@ -1030,6 +1070,11 @@ def render(h, agg, started, command):
     lines.append("- CPU µs/req: the proxy process's utime+stime from /proc/<pid>/stat (nginx: master and worker) "
                  "over the run, divided by the requests completed. ×direct: req/s divided by direct req/s in the "
                  "same scenario. CPU ÷ peer: this target's CPU µs/req divided by the peer's (below 1 is better).")
+    ossl_version = resultsmd.sh("openssl version | cut -d' ' -f2")
+    lines.append(f"- Certificate: one self-signed {'RSA-2048' if a.key == 'rsa' else 'ECDSA P-256'} certificate "
+                 f"served by every target (`--key {a.key}`). tls-full and tls-resume run `openssl s_time` (OpenSSL "
+                 f"{ossl_version}, TLS 1.3) back to back on one connection at a "
+                 f"time; CPU per request is then CPU per handshake plus one small HTTP/1.0 exchange.")
     tls = {t: agg.get(("h2-tls", t), {}).get("tls") for t in TARGETS}
     if any(tls.values()):
         lines.append("- TLS negotiated (h2load): " + "; ".join(f"{LABEL[t]} {v}" for t, v in tls.items() if v))
@@ -1061,6 +1106,8 @@ def render(h, agg, started, command):
                             ("h2-tls", 0.8, "HTTP/2 over TLS: CPU per request"),
                             ("h1-close", 1.0, "New connection per request: CPU per request"),
                             ("tls-new", 1.0, "New TLS connection per request: CPU per request"),
+                            ("tls-full", 1.0, f"Full TLS 1.3 handshake ({a.key.upper()}): CPU per handshake"),
+                            ("tls-resume", 1.0, f"Resumed TLS 1.3 handshake ({a.key.upper()}): CPU per handshake"),
                             ("body-1m", 0.8, "1 MiB body: CPU per request")):
         p = g(sid, "postern")
         b, who = best_peer(sid)
@@ -1076,10 +1123,13 @@ def render(h, agg, started, command):
         r = h.extra["routes"]
         goal(f"RSS with {r['routes']:,} routes loaded", f"{r['rss_mib']:.0f} MiB (idle {r['rss_idle_mib']:.0f})",
              "< 256 MiB", r["rss_mib"] < 256, f"ready in {r['ready_s']:.1f} s; heap flags: `{a.jvm_flags}`")
-    goal("Near-linear scaling from 1 to 2 event loops (unpinned)", "not measured", "", None,
-         "needs more cores than the 2 here: unpinned, the load generator takes one of them")
+    if a.section == "load":
+        goal("Near-linear scaling from 1 to 2 event loops (unpinned)", "not measured", "", None,
+             "needs more cores than the 2 here: unpinned, the load generator takes one of them")
     if goals:
-        lines.append("### Postern against the goals of issue 11\n")
+        lines.append("### Postern against the goals of issue 11\n" if a.section == "load" else
+                     "### Postern against the goals of issue 12 (HTTPS keep-alive ≤ 0.8×, handshakes ≤ 1.0× the "
+                     "better peer)\n")
         lines.append("Why the missed goals are missed (syscall counts, profiles, an A/B of a fix): "
                      "[FINDINGS.md](FINDINGS.md).\n")
         lines.append("| goal | Postern | target | verdict | peers |")
@@ -1127,7 +1177,8 @@ def render(h, agg, started, command):
                      ratio(cpu, g(s.id, "haproxy")) if proxy else "—",
                      ratio(cpu, g(s.id, "nginx")) if proxy else "—",
                      "—" if v["proxy_core_util"] is None else f"{v['proxy_core_util'] * 100:.0f}%",
-                     f"{v['bytes_per_s'] / MIB:,.0f}", f"{v['rss_mib']:.0f}" if proxy else "—", str(v["errors"])]
+                     "—" if v["bytes_per_s"] is None else f"{v['bytes_per_s'] / MIB:,.0f}",
+                     f"{v['rss_mib']:.0f}" if proxy else "—", str(v["errors"])]
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Scenarios: " + "; ".join(f"**{s.id}** {s.title}" for s in chosen) + ".\n")
@@ -1277,6 +1328,9 @@ def main():
     ap.add_argument("--results-md", required=True)
     ap.add_argument("--json", required=True)
     ap.add_argument("--command", required=True)
+    ap.add_argument("--key", choices=("ecdsa", "rsa"), default="ecdsa",
+                    help="the certificate every target serves: ECDSA P-256 or RSA-2048")
+    ap.add_argument("--section", default="load", help="the RESULTS.md section to write")
     a = ap.parse_args()
     a.scenarios = a.scenarios.split(",")
     a.targets = [t for t in TARGETS if t in a.targets.split(",")]
@@ -1312,7 +1366,7 @@ def main():
         # Each section is rewritten only by a run that measured it: `--scenarios churn` leaves the load table alone.
         if h.results or "routes" in h.extra:
             text = render(h, agg, started, a.command)
-            resultsmd.replace_section(a.results_md, "load", text)
+            resultsmd.replace_section(a.results_md, a.section, text)
             print("\n" + text)
         if "churn" in h.extra:
             text = render_churn(h, started, a.command)

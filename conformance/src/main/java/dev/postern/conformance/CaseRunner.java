@@ -89,7 +89,8 @@ public final class CaseRunner {
         try {
             resp = client.send(addr, new ConformanceClient.Request(proto, method, host, path, headers,
                     rq.get("body") == null ? null : String.valueOf(rq.get("body")),
-                    rq.get("sni") == null ? null : String.valueOf(rq.get("sni"))));
+                    rq.get("sni") == null ? null : String.valueOf(rq.get("sni")),
+                    rq.get("clientCert") == null ? null : String.valueOf(rq.get("clientCert"))));
         } catch (Exception e) {
             return failureMode ? null : "request failed: " + e;
         }
@@ -173,6 +174,14 @@ public final class CaseRunner {
         for (Object a : (List<Object>) er.getOrDefault("absentHeaders", List.of())) {
             if (echoHeader(echo, String.valueOf(a)) != null) {
                 return "backend saw header " + a + " that must be absent";
+            }
+        }
+        // Upstream compares ExpectedRequest.SNI with the SNI the backend saw. The case files keep the client's SNI in
+        // request.sni, so only an explicit expectedRequest.sni is compared (the BackendTLSPolicy cases say it).
+        if (c.expectedRequest() != null && c.expectedRequest().get("sni") != null) {
+            final String gotSni = echo == null ? "" : echo.path("tls").path("serverName").asText();
+            if (!String.valueOf(c.expectedRequest().get("sni")).equals(gotSni)) {
+                return "backend saw SNI \"" + gotSni + "\", want " + c.expectedRequest().get("sni");
             }
         }
         if (c.backend() != null && !c.backend().isEmpty()) {

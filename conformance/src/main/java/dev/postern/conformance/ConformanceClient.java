@@ -69,9 +69,16 @@ public final class ConformanceClient implements AutoCloseable {
      * @param host the Host header (may carry a port)
      * @param headers headers set in addition (Header.Set semantics)
      * @param sni the TLS server name, or null for the host without port
+     * @param clientCert the client certificate to present over TLS: a suite Secret as {@code ns/name}
+     *     ({@link SuiteCertificates}), or null for none
      */
     public record Request(Protocol protocol, String method, String host, String path, Map<String, String> headers,
-                         String body, String sni) {
+                         String body, String sni, String clientCert) {
+        /** A request without a client certificate. */
+        public Request(Protocol protocol, String method, String host, String path, Map<String, String> headers,
+                       String body, String sni) {
+            this(protocol, method, host, path, headers, body, sni, null);
+        }
     }
 
     /**
@@ -111,6 +118,29 @@ public final class ConformanceClient implements AutoCloseable {
         }
     }
 
+    private final Map<String, SslContext> withCerts = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** A client context presenting a suite certificate (as Go's tls.Config with Certificates). */
+    private SslContext withClientCert(String key, boolean h2) {
+        return withCerts.computeIfAbsent(key + (h2 ? "#h2" : ""), k -> {
+            final SuiteCertificates.Issued c = SuiteCertificates.suite().identity(key);
+            try {
+                final SslContextBuilder b = SslContextBuilder.forClient()
+                        .trustManager(InsecureTrustManagerFactory.INSTANCE)
+                        .keyManager(c.bundle().getKeyPair().getPrivate(), c.bundle().getCertificatePath());
+                if (h2) {
+                    b.applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
+                            ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+                            ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT,
+                            ApplicationProtocolNames.HTTP_2));
+                }
+                return b.build();
+            } catch (SSLException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+    }
+
     /**
      * Sends one request on a new connection and waits for the whole response.
      *
@@ -127,7 +157,9 @@ public final class ConformanceClient implements AutoCloseable {
                     @Override
                     protected void initChannel(Channel c) {
                         if (tls) {
-                            final SslHandler ssl = (h2 ? tlsH2 : tlsHttp1).newHandler(c.alloc(), sni, to.getPort());
+                            final SslContext ctx = r.clientCert() == null ? (h2 ? tlsH2 : tlsHttp1)
+                                    : withClientCert(r.clientCert(), h2);
+                            final SslHandler ssl = ctx.newHandler(c.alloc(), sni, to.getPort());
                             c.pipeline().addLast(ssl);
                         }
                         if (h2) {

@@ -216,6 +216,13 @@ public final class ConformanceEnvironment implements AutoCloseable {
                     .forEach((k, v) -> labels.put(k, String.valueOf(v)));
             final Map<String, Integer> namedPorts = new LinkedHashMap<>();
             final Map<String, String> env = new HashMap<>();
+            String tlsSecret = null;
+            for (Map<String, Object> v : (List<Map<String, Object>>) ((Map<String, Object>) tmpl.get("spec"))
+                    .getOrDefault("volumes", List.of())) {
+                if (v.get("secret") instanceof Map<?, ?> sv && sv.get("secretName") != null) {
+                    tlsSecret = String.valueOf(sv.get("secretName"));
+                }
+            }
             for (Map<String, Object> c : (List<Map<String, Object>>) ((Map<String, Object>) tmpl.get("spec"))
                     .get("containers")) {
                 for (Map<String, Object> p : (List<Map<String, Object>>) c.getOrDefault("ports", List.of())) {
@@ -248,6 +255,14 @@ public final class ConformanceEnvironment implements AutoCloseable {
                         servers.add(EchoServer.start(echoGroup, echoChannel, new InetSocketAddress(ip, port),
                                 new EchoServer.Identity(ns, pod, "", "", "3000"), echoed::add));
                     }
+                }
+                if (http && env.containsKey("TLS_SERVER_CERT") && tlsSecret != null) {
+                    // echo-basic serves HTTPS on HTTPS_PORT (8443) with the mounted Secret (TLS_SERVER_CERT).
+                    final SuiteCertificates.Issued c = SuiteCertificates.suite().identity(ns + "/" + tlsSecret);
+                    servers.add(EchoServer.start(echoGroup, echoChannel, new InetSocketAddress(ip, 8443),
+                            new EchoServer.Identity(ns, pod, "", "", "3000"), echoed::add,
+                            io.netty.handler.ssl.SslContextBuilder.forServer(c.bundle().getKeyPair().getPrivate(),
+                                    c.bundle().getCertificatePath()).build()));
                 }
                 if (env.containsKey("GRPC_ECHO_SERVER")) {
                     servers.add(GrpcEchoServer.start(echoGroup, echoChannel, new InetSocketAddress(ip, 3000),

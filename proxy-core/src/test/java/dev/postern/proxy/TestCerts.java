@@ -31,6 +31,47 @@ final class TestCerts {
                 .buildSelfSigned();
     }
 
+    /** A certificate authority. */
+    static X509Bundle ca(String cn) throws Exception {
+        return new CertificateBuilder().ecp256().subject("CN=" + cn)
+                .notBefore(Instant.now().minus(1, ChronoUnit.DAYS)).notAfter(Instant.now().plus(30, ChronoUnit.DAYS))
+                .setIsCertificateAuthority(true).buildSelfSigned();
+    }
+
+    /** A leaf certificate issued by {@code ca}, with DNS names (and {@code uri:}-prefixed URI names). */
+    static X509Bundle issued(X509Bundle ca, String... names) throws Exception {
+        final CertificateBuilder b = new CertificateBuilder().ecp256().subject("CN=" + names[0])
+                .notBefore(Instant.now().minus(1, ChronoUnit.DAYS)).notAfter(Instant.now().plus(30, ChronoUnit.DAYS))
+                .addExtendedKeyUsageServerAuth().addExtendedKeyUsageClientAuth();
+        for (String n : names) {
+            if (n.startsWith("uri:")) {
+                b.addSanUriName(n.substring(4));
+            } else {
+                b.addSanDnsName(n);
+            }
+        }
+        return b.buildIssuedBy(ca);
+    }
+
+    /** A ConfigMap with {@code ca.crt}. */
+    static String caConfigMap(String ns, String name, X509Bundle... cas) {
+        final StringBuilder pem = new StringBuilder();
+        for (X509Bundle c : cas) {
+            pem.append(c.getCertificatePEM());
+        }
+        return "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name + ", namespace: " + ns + "}\n"
+                + "data:\n  ca.crt: |\n" + pem.toString().strip().indent(4);
+    }
+
+    /** Writes the certificate and key PEM (a client identity for curl and openssl). */
+    static Path[] identityFiles(Path dir, String name, X509Bundle b) throws Exception {
+        final Path crt = dir.resolve(name + ".crt");
+        final Path key = dir.resolve(name + ".key");
+        Files.writeString(crt, b.getCertificatePEM());
+        Files.writeString(key, b.getPrivateKeyPEM());
+        return new Path[] {crt, key};
+    }
+
     static String secret(String ns, String name, X509Bundle b) {
         return "---\napiVersion: v1\nkind: Secret\nmetadata: {name: " + name + ", namespace: " + ns + "}\n"
                 + "type: kubernetes.io/tls\ndata:\n  tls.crt: " + b64(b.getCertificatePEM()) + "\n  tls.key: "

@@ -52,6 +52,49 @@ class YamlReaderTest {
         assertEquals(13, route.source().lineOf("spec.rules[0].backendRefs[0].port"));
     }
 
+    // Gateway API v1.6 spec.tls.frontend (GEP-91): default and perPort validation, mode defaulting to
+    // AllowValidOnly; a perPort entry without its port is an error naming the field; spec.tls.backend is reported.
+    @Test
+    void readsFrontendClientCertificateValidation() {
+        final YamlReader.Result r = YamlReader.read("gw.yaml", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: gw, namespace: infra}
+                spec:
+                  gatewayClassName: postern
+                  tls:
+                    backend: {clientCertificateRef: {name: c}}
+                    frontend:
+                      default:
+                        validation:
+                          caCertificateRefs: [{group: "", kind: ConfigMap, name: ca, namespace: other}]
+                      perPort:
+                      - port: 8443
+                        tls: {validation: {mode: AllowInsecureFallback, caCertificateRefs: [{kind: ConfigMap, name: b}]}}
+                  listeners: [{name: https, protocol: HTTPS, port: 443}]
+                """);
+        assertFalse(r.hasErrors(), r.diagnostics()::toString);
+        final dev.postern.config.gatewayapi.Gateway gw = (dev.postern.config.gatewayapi.Gateway) r.resources()
+                .getFirst();
+        final dev.postern.config.gatewayapi.Gateway.FrontendTLS f = gw.frontendTls();
+        assertEquals("AllowValidOnly", f.defaultValidation().mode());
+        assertEquals("other", f.defaultValidation().caCertificateRefs().getFirst().namespace());
+        assertEquals(1, f.perPort().size());
+        assertEquals(8443, f.perPort().getFirst().port());
+        assertEquals("AllowInsecureFallback", f.perPort().getFirst().validation().mode());
+        assertEquals("spec.tls.backend", only(r, "UnsupportedValue").field());
+        final YamlReader.Result bad = YamlReader.read("gw.yaml", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: gw, namespace: infra}
+                spec:
+                  gatewayClassName: postern
+                  tls: {frontend: {perPort: [{tls: {}}]}}
+                  listeners: [{name: https, protocol: HTTPS, port: 443}]
+                """);
+        assertEquals("spec.tls.frontend.perPort[0].port", only(bad, "Required").field());
+    }
+
     @Test
     void wrongTypeNamesFileLineResourceAndField() {
         final YamlReader.Result r = YamlReader.read("bad.yaml", """

@@ -569,7 +569,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             endpoint = ep;
             loop.tryStarted(ep);
             tryActive = true;
-            poolKey = new PoolKey(ep.socketAddress(), cluster.protocol());
+            poolKey = PoolKey.of(ep.socketAddress(), cluster);
             acquire();
         }
 
@@ -890,6 +890,12 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             sc.metrics().onConnectFailure(connectFailureKind(cause));
             if (canRetry()) {
                 retryLater();
+                return;
+            }
+            if (cause instanceof dev.postern.proxy.upstream.UpstreamTlsException) {
+                org.slf4j.LoggerFactory.getLogger(Http1ProxyHandler.class).debug("TLS to {} failed: {}", endpoint,
+                        cause.getMessage());
+                error(ProxyError.UPSTREAM_TLS_FAILURE);
                 return;
             }
             error(ProxyError.UPSTREAM_CONNECT_FAILURE);

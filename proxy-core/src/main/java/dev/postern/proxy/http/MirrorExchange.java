@@ -66,7 +66,7 @@ final class MirrorExchange implements UpstreamListener, UpstreamPool.Callback {
                     ? host.substring(0, colon) + "-shadow" + host.substring(colon) : host + "-shadow");
         }
         final MirrorExchange x = new MirrorExchange(ls.pool(), copy);
-        if (!ls.pool().acquire(new PoolKey(ep.socketAddress(), m.cluster().protocol()), m.cluster().name(), x, x)) {
+        if (!ls.pool().acquire(PoolKey.of(ep.socketAddress(), m.cluster()), m.cluster().name(), x, x)) {
             return null; // the cluster's pending breaker is open: no mirror
         }
         return x;

@@ -20,6 +20,14 @@ public enum ProxyError {
     /** Connecting to the endpoint failed or timed out. */
     UPSTREAM_CONNECT_FAILURE(HttpResponseStatus.BAD_GATEWAY, "UF",
             "upstream connect error or disconnect/reset before headers. reset reason: connection failure", true),
+    /**
+     * TLS to the backend failed (BackendTLSPolicy): the chain did not verify, the names did not match, the
+     * handshake failed, or the policy has no usable CA. Flag {@code UTLS} (Postern's; Envoy reports UF and keeps
+     * the TLS reason in a separate field).
+     */
+    UPSTREAM_TLS_FAILURE(HttpResponseStatus.BAD_GATEWAY, "UTLS",
+            "upstream connect error or disconnect/reset before headers. reset reason: connection failure, "
+                    + "transport failure reason: TLS error", true),
     /** The upstream connection closed or reset before the response headers. */
     UPSTREAM_RESET(HttpResponseStatus.BAD_GATEWAY, "UC",
             "upstream connect error or disconnect/reset before headers. reset reason: connection termination",

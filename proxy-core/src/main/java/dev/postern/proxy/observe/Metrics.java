@@ -39,6 +39,34 @@ public final class Metrics {
     private final Timer buildTime;
     private final AtomicLong version = new AtomicLong();
     private final AtomicLong accessLogDropped = new AtomicLong();
+    private final Counter tlsFull;
+    private final Counter tlsResumed;
+    private final Counter tlsNoSni;
+    private final Counter tlsUnknownSni;
+    private final Counter[] tlsFailures = new Counter[TlsFailure.values().length];
+
+    /** Why a downstream TLS handshake failed: a closed set, so the label stays bounded. */
+    public enum TlsFailure {
+        /** A client certificate was required and none was sent. */
+        NO_CLIENT_CERTIFICATE,
+        /** The client certificate did not verify against the configured CA bundle. */
+        BAD_CLIENT_CERTIFICATE,
+        /** No common protocol version or cipher, or a malformed handshake. */
+        PROTOCOL,
+        /** The bytes were not TLS (plain HTTP on an HTTPS port, for example). */
+        NOT_TLS,
+        /** The handshake did not finish in time. */
+        TIMEOUT,
+        /** The peer closed or reset the connection during the handshake. */
+        CLOSED,
+        /** Anything else. */
+        OTHER;
+
+        /** The label value. */
+        public String label() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+    }
 
     /** The meters of one route. */
     private static final class RouteMeters {
@@ -94,6 +122,35 @@ public final class Metrics {
                 .description("Open downstream HTTP/2 streams").register(registry);
         Gauge.builder("gateway_config_version", version, AtomicLong::get).register(registry);
         Gauge.builder("gateway_access_log_dropped", accessLogDropped, AtomicLong::get).register(registry);
+        tlsFull = Counter.builder("gateway_downstream_tls_handshakes").description("Completed TLS handshakes")
+                .tag("session", "full").register(registry);
+        tlsResumed = Counter.builder("gateway_downstream_tls_handshakes").description("Completed TLS handshakes")
+                .tag("session", "resumed").register(registry);
+        tlsNoSni = Counter.builder("gateway_downstream_tls_default_certificate")
+                .description("Handshakes answered with the default certificate").tag("cause", "no_sni")
+                .register(registry);
+        tlsUnknownSni = Counter.builder("gateway_downstream_tls_default_certificate")
+                .description("Handshakes answered with the default certificate").tag("cause", "unknown_sni")
+                .register(registry);
+        for (TlsFailure f : TlsFailure.values()) {
+            tlsFailures[f.ordinal()] = Counter.builder("gateway_downstream_tls_handshake_errors")
+                    .description("Failed TLS handshakes").tag("reason", f.label()).register(registry);
+        }
+    }
+
+    /** Counts a completed downstream handshake, {@code resumed} from a session ticket or not. */
+    public void onTlsHandshake(boolean resumed) {
+        (resumed ? tlsResumed : tlsFull).increment();
+    }
+
+    /** Counts a failed downstream handshake. */
+    public void onTlsHandshakeFailure(TlsFailure reason) {
+        tlsFailures[reason.ordinal()].increment();
+    }
+
+    /** Counts a handshake answered with the default certificate: no SNI, or an SNI no certificate covers. */
+    public void onTlsDefaultCertificate(boolean noSni) {
+        (noSni ? tlsNoSni : tlsUnknownSni).increment();
     }
 
     /** Counts a gauge of active downstream connections. */

@@ -28,6 +28,16 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.util.AsciiString;
 import io.netty.util.AttributeKey;
 import io.netty.util.Mapping;
+import io.netty.handler.ssl.NotSslRecordException;
+import io.netty.handler.ssl.ReferenceCountedOpenSslEngine;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslHandshakeTimeoutException;
+import io.netty.internal.tcnative.SSL;
+
+import dev.postern.config.runtime.TlsTable;
+import dev.postern.proxy.observe.Metrics;
+
+import java.util.Locale;
 
 import java.util.List;
 
@@ -130,7 +140,13 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 if (pt == null || pt.tls() == null) {
                     throw new IllegalStateException("no certificate is configured for " + key);
                 }
-                return context.serverTls().context(pt.tls().select(sni));
+                final TlsTable tt = pt.tls();
+                if (!tt.knows(sni)) {
+                    context.metrics().onTlsDefaultCertificate(sni == null);
+                }
+                final TlsTable.ListenerCerts l = tt.listenerFor(sni);
+                return context.serverTls().context(l.select(sni == null ? null : sni.toLowerCase(Locale.ROOT)),
+                        l.clientValidation());
             });
         }
 
@@ -153,6 +169,7 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
         @Override
         protected void configurePipeline(ChannelHandlerContext ctx, String protocol) {
             final ChannelPipeline p = ctx.pipeline();
+            context.metrics().onTlsHandshake(resumed(p.get(SslHandler.class)));
             if (ApplicationProtocolNames.HTTP_2.equals(protocol)) {
                 p.addLast(guard(true), http2FrameCodec(), multiplex());
                 return;
@@ -164,9 +181,53 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
 
         @Override
         protected void handshakeFailure(ChannelHandlerContext ctx, Throwable cause) {
+            context.metrics().onTlsHandshakeFailure(failure(cause));
             ctx.close(); // a failed handshake is the client's business; no stack trace in the log
         }
     }
+
+    /** Whether the handshake resumed a session (BoringSSL only; the JDK provider reports full handshakes). */
+    private static boolean resumed(SslHandler ssl) {
+        if (ssl != null && ssl.engine() instanceof ReferenceCountedOpenSslEngine e) {
+            final long p = e.sslPointer();
+            return p != 0 && SSL.isSessionReused(p);
+        }
+        return false;
+    }
+
+    /** Classifies a handshake failure from BoringSSL's (or the JDK's) error text into a bounded reason. */
+    static Metrics.TlsFailure failure(Throwable cause) {
+        if (cause instanceof NotSslRecordException) {
+            return Metrics.TlsFailure.NOT_TLS;
+        }
+        if (cause instanceof SslHandshakeTimeoutException) {
+            return Metrics.TlsFailure.TIMEOUT;
+        }
+        final StringBuilder sb = new StringBuilder();
+        for (Throwable t = cause; t != null && sb.length() < 4096; t = t.getCause() == t ? null : t.getCause()) {
+            sb.append(t.getClass().getSimpleName()).append(' ').append(t.getMessage()).append('\n');
+        }
+        final String m = sb.toString().toUpperCase(Locale.ROOT);
+        if (m.contains("PEER_DID_NOT_RETURN_A_CERTIFICATE") || m.contains("EMPTY CLIENT CERTIFICATE")
+                || m.contains("CERTIFICATE_REQUIRED")) {
+            return Metrics.TlsFailure.NO_CLIENT_CERTIFICATE;
+        }
+        if (m.contains("CERTIFICATE_VERIFY_FAILED") || m.contains("CERTPATH") || m.contains("PKIX")
+                || m.contains("CERTIFICATE")) {
+            return Metrics.TlsFailure.BAD_CLIENT_CERTIFICATE;
+        }
+        if (m.contains("HTTP_REQUEST") || m.contains("WRONG_VERSION_NUMBER")) {
+            return Metrics.TlsFailure.NOT_TLS;
+        }
+        if (m.contains("CLOSED") || m.contains("RESET") || m.contains("EOF")) {
+            return Metrics.TlsFailure.CLOSED;
+        }
+        if (m.contains("PROTOCOL") || m.contains("CIPHER") || m.contains("VERSION") || m.contains("HANDSHAKE")) {
+            return Metrics.TlsFailure.PROTOCOL;
+        }
+        return Metrics.TlsFailure.OTHER;
+    }
+
 
     /**
      * The HTTP/2 codec with the bootstrap's flood mitigations (issue 9): SETTINGS_MAX_CONCURRENT_STREAMS and

@@ -24,9 +24,11 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.NetworkInterface;
 import java.net.SocketException;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -106,17 +108,59 @@ public final class PosternServer implements AutoCloseable {
         return s;
     }
 
+    /** Every backend TLS setting the table uses (routes and mirrors), so unused client contexts can go. */
+    private static Set<dev.postern.config.tls.UpstreamTls> upstreamTls(RouteTable table) {
+        final Set<dev.postern.config.tls.UpstreamTls> out = new HashSet<>();
+        for (var pt : table.ports().values()) {
+            for (var l : pt.listeners().entries().values()) {
+                for (var vh : l.hosts().entries().values()) {
+                    for (var r : vh.routes()) {
+                        if (r.action() instanceof dev.postern.config.runtime.RouteAction.Forward f) {
+                            for (var b : f.backends()) {
+                                if (b instanceof dev.postern.config.runtime.Backend.Forward bf
+                                        && bf.cluster().tls() != null) {
+                                    out.add(bf.cluster().tls());
+                                }
+                            }
+                            final List<dev.postern.config.runtime.RouteAction.Filters> fs = new ArrayList<>(
+                                    f.backendFilters());
+                            fs.add(f.filters());
+                            for (var x : fs) {
+                                for (var m : x.mirrors()) {
+                                    if (m.cluster().tls() != null) {
+                                        out.add(m.cluster().tls());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
     /** Binds the sockets the table needs and closes the ones it no longer has. */
     private synchronized void sync(RouteTable table) {
         health.sync(table);
         final Set<dev.postern.config.tls.CertificateKeyPair> certs = new HashSet<>();
+        final Set<dev.postern.config.tls.ClientValidation> validations = new HashSet<>();
         for (var pt : table.ports().values()) {
             if (pt.tls() != null) {
-                pt.tls().listeners().entries().values().forEach(l -> certs.addAll(l.certificates()));
+                for (var l : pt.tls().listeners().entries().values()) {
+                    certs.addAll(l.certificates());
+                    if (l.clientValidation() != null) {
+                        validations.add(l.clientValidation());
+                    }
+                }
                 certs.addAll(pt.tls().fallback().certificates());
+                if (pt.tls().fallback().clientValidation() != null) {
+                    validations.add(pt.tls().fallback().clientValidation());
+                }
             }
         }
-        context.serverTls().retain(certs);
+        context.serverTls().retain(certs, validations);
+        context.clientTls().retain(upstreamTls(table));
         final Set<BindKey> want = new HashSet<>(table.ports().keySet());
         for (Map.Entry<BindKey, Channel> e : bound.entrySet()) {
             if (!want.contains(e.getKey())) {
@@ -263,5 +307,6 @@ public final class PosternServer implements AutoCloseable {
         context.close();
         workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
         bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
+        context.serverTls().close();
     }
 }

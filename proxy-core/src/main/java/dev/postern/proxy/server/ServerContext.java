@@ -24,6 +24,8 @@ public final class ServerContext {
     private final Transport transport;
     private final FastThreadLocal<LoopState> loopState = new FastThreadLocal<>();
     private final ServerTls serverTls = new ServerTls();
+    private final dev.postern.proxy.tls.ClientTls clientTls = new dev.postern.proxy.tls.ClientTls(
+            serverTls.provider());
     private final dev.postern.proxy.observe.Metrics metrics;
     private final dev.postern.proxy.observe.AccessLog accessLog;
     private final io.netty.channel.group.ChannelGroup connections = new io.netty.channel.group.DefaultChannelGroup(
@@ -391,7 +393,7 @@ public final class ServerContext {
         LoopState s = loopState.get();
         if (s == null) {
             s = new LoopState(new UpstreamPool(loop, transport, bootstrap.connectTimeout(),
-                    bootstrap.upstreamIdleTimeout(), maxConnectionsPerLoop, maxPendingPerLoop, metrics),
+                    bootstrap.upstreamIdleTimeout(), maxConnectionsPerLoop, maxPendingPerLoop, metrics, clientTls),
                     () -> healthChecker);
             loopState.set(s);
         }
@@ -416,6 +418,11 @@ public final class ServerContext {
     /** The server TLS contexts. */
     public ServerTls serverTls() {
         return serverTls;
+    }
+
+    /** The TLS contexts for backends. */
+    public dev.postern.proxy.tls.ClientTls clientTls() {
+        return clientTls;
     }
 
     /** The transport. */

@@ -1,20 +1,29 @@
 package dev.postern.proxy.tls;
 
 import dev.postern.config.tls.CertificateKeyPair;
+import dev.postern.config.tls.ClientValidation;
 
 import io.netty.handler.codec.http2.Http2SecurityUtil;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.ApplicationProtocolNames;
+import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.OpenSslSessionContext;
+import io.netty.handler.ssl.OpenSslSessionTicketKey;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
 import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 
+import java.security.SecureRandom;
 import java.security.cert.X509Certificate;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 import javax.net.ssl.SSLException;
 
@@ -22,18 +31,36 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Server TLS contexts, one per certificate, built once and reused across config reloads (a certificate and key
- * that did not change keep their context, and so their session-ticket keys). BoringSSL (netty-tcnative) is the
- * provider; if it cannot load, Postern says so loudly and uses the JDK's. TLS 1.2 and 1.3 only, a modern cipher
- * list, ALPN {@code h2} and {@code http/1.1}.
+ * Server TLS contexts, one per certificate and client validation, built once and reused across config reloads (a
+ * certificate, key and CA bundle that did not change keep their context). A changed Secret or ConfigMap is a new
+ * value, so it gets a new context, used by the next handshake; established connections keep the engine they
+ * were made with. BoringSSL (netty-tcnative) is the provider; if it cannot load, Postern says so loudly and uses
+ * the JDK's. TLS 1.2 and 1.3 only, a modern cipher list, ALPN {@code h2} and {@code http/1.1}.
+ *
+ * <p>Session resumption uses tickets. Every context shares one key ring: a new key is made every
+ * {@code ticketKeyRotation}; it encrypts new tickets, and the previous key still decrypts, so a ticket lives at
+ * most two rotation periods. (With the JDK provider Postern does not manage ticket keys.)
  *
  * <p>Thread-safety: safe from any thread.
  */
-public final class ServerTls {
+public final class ServerTls implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ServerTls.class);
     private static final SslProvider PROVIDER = chooseProvider();
+    /** The default rotation period of session ticket keys. */
+    public static final Duration DEFAULT_TICKET_KEY_ROTATION = Duration.ofHours(1);
 
-    private final Map<CertificateKeyPair, SslContext> contexts = new ConcurrentHashMap<>();
+    /** What makes two server contexts the same. */
+    private record Key(CertificateKeyPair pair, ClientValidation validation) {
+    }
+
+    private final Map<Key, SslContext> contexts = new ConcurrentHashMap<>();
+    private final SecureRandom random = new SecureRandom();
+    private final ScheduledExecutorService rotation;
+    /** The ticket keys, the encrypting one first; replaced whole on rotation. */
+    private volatile OpenSslSessionTicketKey[] ticketKeys;
+
+    /** The provider of this instance: BoringSSL when it loads, unless {@code -Dpostern.tls.forceJdk=true}. */
+    private final SslProvider provider;
 
     private static SslProvider chooseProvider() {
         if (OpenSsl.isAvailable()) {
@@ -45,35 +72,117 @@ public final class ServerTls {
         return SslProvider.JDK;
     }
 
+    /** Creates the contexts with session ticket keys rotated every hour. */
+    public ServerTls() {
+        this(DEFAULT_TICKET_KEY_ROTATION);
+    }
+
+    /** Creates the contexts with session ticket keys rotated every {@code ticketKeyRotation}. */
+    public ServerTls(Duration ticketKeyRotation) {
+        if (Boolean.getBoolean("postern.tls.forceJdk") && PROVIDER != SslProvider.JDK) {
+            LOG.error("TLS provider: JDK, forced by -Dpostern.tls.forceJdk=true; BoringSSL is not used, TLS is slower "
+                    + "and session ticket keys are not managed");
+            this.provider = SslProvider.JDK;
+        } else {
+            this.provider = PROVIDER;
+        }
+        this.ticketKeys = new OpenSslSessionTicketKey[] {newTicketKey()};
+        this.rotation = Executors.newSingleThreadScheduledExecutor(r -> {
+            final Thread t = new Thread(r, "postern-tls-ticket-keys");
+            t.setDaemon(true);
+            return t;
+        });
+        final long ms = Math.max(1, ticketKeyRotation.toMillis());
+        rotation.scheduleAtFixedRate(this::rotateTicketKeys, ms, ms, TimeUnit.MILLISECONDS);
+    }
+
     /** The provider in use. */
-    public static SslProvider provider() {
-        return PROVIDER;
+    public SslProvider provider() {
+        return provider;
     }
 
-    /** The context for a certificate, built on first use. */
+    /** The context for a certificate without client validation, built on first use. */
     public SslContext context(CertificateKeyPair pair) {
-        return contexts.computeIfAbsent(pair, ServerTls::build);
+        return context(pair, null);
     }
 
-    /** Drops the contexts of certificates no longer in use. */
-    public void retain(Set<CertificateKeyPair> live) {
-        contexts.keySet().retainAll(live);
+    /** The context for a certificate and a client validation (null for none), built on first use. */
+    public SslContext context(CertificateKeyPair pair, ClientValidation validation) {
+        return contexts.computeIfAbsent(new Key(pair, validation), this::build);
     }
 
-    private static SslContext build(CertificateKeyPair p) {
+    /** Drops the contexts of certificates and client validations no longer in use. */
+    public void retain(Set<CertificateKeyPair> live, Set<ClientValidation> liveValidations) {
+        contexts.keySet().removeIf(k -> !live.contains(k.pair())
+                || (k.validation() != null && !liveValidations.contains(k.validation())));
+    }
+
+    /** The number of contexts held (for tests). */
+    public int size() {
+        return contexts.size();
+    }
+
+    /**
+     * Makes a new ticket key: it encrypts new tickets from now on, the previous one still decrypts, older ones are
+     * forgotten. Runs on the schedule; public for tests and operators.
+     */
+    public void rotateTicketKeys() {
+        final OpenSslSessionTicketKey[] old = ticketKeys;
+        final OpenSslSessionTicketKey[] next = {newTicketKey(), old[0]};
+        ticketKeys = next;
+        for (SslContext c : contexts.values()) {
+            applyTicketKeys(c, next);
+        }
+        LOG.debug("session ticket keys rotated ({} contexts)", contexts.size());
+    }
+
+    private OpenSslSessionTicketKey newTicketKey() {
+        final byte[] name = new byte[OpenSslSessionTicketKey.NAME_SIZE];
+        final byte[] hmac = new byte[OpenSslSessionTicketKey.HMAC_KEY_SIZE];
+        final byte[] aes = new byte[OpenSslSessionTicketKey.AES_KEY_SIZE];
+        random.nextBytes(name);
+        random.nextBytes(hmac);
+        random.nextBytes(aes);
+        return new OpenSslSessionTicketKey(name, hmac, aes);
+    }
+
+    private static void applyTicketKeys(SslContext c, OpenSslSessionTicketKey[] keys) {
+        if (c.sessionContext() instanceof OpenSslSessionContext s) {
+            s.setTicketKeys(keys);
+        }
+    }
+
+    private SslContext build(Key k) {
+        final CertificateKeyPair p = k.pair();
         try {
-            return SslContextBuilder.forServer(p.key(), p.chain().toArray(X509Certificate[]::new))
-                    .sslProvider(PROVIDER)
+            final SslContextBuilder b = SslContextBuilder.forServer(p.key(),
+                            p.chain().toArray(X509Certificate[]::new))
+                    .sslProvider(provider)
                     .protocols("TLSv1.3", "TLSv1.2")
                     .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                     .applicationProtocolConfig(new ApplicationProtocolConfig(
                             ApplicationProtocolConfig.Protocol.ALPN,
                             ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
                             ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT,
-                            ApplicationProtocolNames.HTTP_2, ApplicationProtocolNames.HTTP_1_1))
-                    .build();
+                            ApplicationProtocolNames.HTTP_2, ApplicationProtocolNames.HTTP_1_1));
+            final ClientValidation v = k.validation();
+            if (v != null) {
+                // AllowValidOnly: a certificate is required and must chain to the bundle. AllowInsecureFallback:
+                // one is asked for (so a client that has one sends it) but neither its absence nor a failed
+                // validation ends the handshake.
+                b.trustManager(TrustManagers.client(TrustManagers.pkix(v.trustAnchors()), v.insecureFallback()))
+                        .clientAuth(v.insecureFallback() ? ClientAuth.OPTIONAL : ClientAuth.REQUIRE);
+            }
+            final SslContext c = b.build();
+            applyTicketKeys(c, ticketKeys);
+            return c;
         } catch (SSLException e) {
             throw new IllegalArgumentException("cannot build a TLS context for " + p.source() + ": " + e, e);
         }
+    }
+
+    @Override
+    public void close() {
+        rotation.shutdownNow();
     }
 }

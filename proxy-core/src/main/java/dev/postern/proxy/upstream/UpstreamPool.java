@@ -2,6 +2,7 @@ package dev.postern.proxy.upstream;
 
 import dev.postern.config.runtime.Cluster;
 import dev.postern.proxy.server.Transport;
+import dev.postern.proxy.tls.ClientTls;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
@@ -18,6 +19,7 @@ import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.util.AttributeKey;
 import io.netty.util.concurrent.Future;
 
@@ -62,6 +64,7 @@ public final class UpstreamPool {
     private final ChannelInitializer<Http2StreamChannel> streamInit;
     /** One multiplexed HTTP/2 connection per key (h2c upstreams), connecting or connected. */
     private final Map<PoolKey, ChannelFuture> h2 = new HashMap<>();
+    private final ClientTls clientTls;
 
     /**
      * Creates the pool of one loop.
@@ -72,13 +75,16 @@ public final class UpstreamPool {
      * @param idleTimeout how long a connection may sit idle before it is closed
      * @param maxConnections the HTTP/1.1 connections one cluster may have open from this loop
      * @param maxPending the requests of one cluster that may wait for a connection on this loop
+     * @param clientTls the TLS contexts for backends with a BackendTLSPolicy
      */
     public UpstreamPool(EventLoop loop, Transport transport, Duration connectTimeout, Duration idleTimeout,
-                        int maxConnections, int maxPending, dev.postern.proxy.observe.Metrics metrics) {
+                        int maxConnections, int maxPending, dev.postern.proxy.observe.Metrics metrics,
+                        ClientTls clientTls) {
         this.loop = loop;
         this.maxConnections = maxConnections;
         this.maxPending = maxPending;
         this.metrics = metrics;
+        this.clientTls = clientTls;
         final long idleMs = idleTimeout.toMillis();
         this.bootstrap = new Bootstrap().group(loop).channel(transport.socketChannel())
                 .option(ChannelOption.AUTO_READ, false)
@@ -169,6 +175,18 @@ public final class UpstreamPool {
     }
 
     private void connect(PoolKey key, ClusterState cs, UpstreamListener owner, Callback done) {
+        final SslHandler ssl;
+        if (key.tls() != null) {
+            try {
+                ssl = clientTls.context(key.tls()).newHandler(io.netty.buffer.ByteBufAllocator.DEFAULT,
+                        key.tls().sni(), key.address().getPort());
+            } catch (javax.net.ssl.SSLException | RuntimeException e) {
+                done.onFailed(new UpstreamTlsException(e));
+                return;
+            }
+        } else {
+            ssl = null;
+        }
         cs.connections++;
         cs.pending++; // a request waiting for its new connection is pending, as in Envoy
         final ChannelFuture f = bootstrap.connect(key.address());
@@ -176,6 +194,11 @@ public final class UpstreamPool {
         ch.attr(KEY).set(key);
         ch.attr(CLUSTER).set(cs);
         metrics.upstreamConnections(1);
+        if (ssl != null) {
+            // Before the connection is active, so the handshake starts as soon as it is; the pipeline's HTTP
+            // handlers then read and write plaintext.
+            ch.pipeline().addFirst("tls", ssl);
+        }
         ch.closeFuture().addListener(x -> {
             metrics.upstreamConnections(-1);
             final ArrayDeque<Channel> dq = idle.get(key);
@@ -187,11 +210,21 @@ public final class UpstreamPool {
         });
         f.addListener(x -> {
             cs.pending--;
-            if (x.isSuccess()) {
+            if (!x.isSuccess()) {
+                done.onFailed(x.cause());
+            } else if (ssl == null) {
                 handler(ch).owner(owner);
                 done.onAcquired(ch, false);
             } else {
-                done.onFailed(x.cause());
+                ssl.handshakeFuture().addListener(h -> {
+                    if (h.isSuccess()) {
+                        handler(ch).owner(owner);
+                        done.onAcquired(ch, false);
+                    } else {
+                        ch.close();
+                        done.onFailed(new UpstreamTlsException(h.cause()));
+                    }
+                });
             }
         });
     }

@@ -10,10 +10,12 @@ import java.util.Map;
  * @param listeners {@code spec.listeners}
  * @param addresses {@code spec.addresses}, empty when absent
  * @param infrastructureParametersRef {@code spec.infrastructure.parametersRef}, or null
+ * @param frontendTls {@code spec.tls.frontend} (client certificate validation), or null
  */
 public record Gateway(String apiVersion, ObjectMeta metadata, SourceInfo source, String gatewayClassName,
                       List<Listener> listeners, List<GatewayAddress> addresses,
-                      LocalParametersReference infrastructureParametersRef) implements Resource {
+                      LocalParametersReference infrastructureParametersRef, FrontendTLS frontendTls)
+        implements Resource {
     @Override
     public String kind() {
         return "Gateway";
@@ -58,5 +60,42 @@ public record Gateway(String apiVersion, ObjectMeta metadata, SourceInfo source,
 
     /** {@code spec.addresses[]}; type defaults to IPAddress. */
     public record GatewayAddress(String type, String value) {
+    }
+
+    /**
+     * {@code spec.tls.frontend}: client certificate validation for the HTTPS listeners, by port.
+     *
+     * @param defaultValidation {@code default.validation}, or null
+     * @param perPort {@code perPort[]} in order
+     */
+    public record FrontendTLS(FrontendValidation defaultValidation, List<PortValidation> perPort) {
+        /** Copies the list. */
+        public FrontendTLS {
+            perPort = List.copyOf(perPort);
+        }
+    }
+
+    /**
+     * {@code perPort[]}: the validation of one port.
+     *
+     * @param validation {@code tls.validation}, or null (no validation on this port)
+     */
+    public record PortValidation(int port, FrontendValidation validation) {
+    }
+
+    /**
+     * {@code validation}: the CA bundles and the mode.
+     *
+     * @param mode {@code AllowValidOnly} (the default) or {@code AllowInsecureFallback}
+     */
+    public record FrontendValidation(List<ObjectReference> caCertificateRefs, String mode) {
+        /** Copies the list. */
+        public FrontendValidation {
+            caCertificateRefs = List.copyOf(caCertificateRefs);
+        }
+    }
+
+    /** A reference to an object of any kind; namespace null means the Gateway's. */
+    public record ObjectReference(String group, String kind, String namespace, String name) {
     }
 }

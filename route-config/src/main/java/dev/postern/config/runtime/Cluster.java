@@ -1,5 +1,7 @@
 package dev.postern.config.runtime;
 
+import dev.postern.config.tls.UpstreamTls;
+
 import java.util.List;
 
 /**
@@ -10,10 +12,11 @@ import java.util.List;
  * @param endpoints the ready endpoints, in a stable order; empty means 503 (no healthy upstream)
  * @param loadBalancing how an endpoint is chosen: the Service's {@code postern.dev/lb-policy} annotation, or
  *     {@link LoadBalancing#DEFAULT} (the bootstrap's {@code upstream.lbPolicy})
+ * @param tls TLS to the endpoints (a BackendTLSPolicy targets the Service), or null for cleartext
  * @param healthCheck the active health check from the Service's annotations, or null for none
  */
 public record Cluster(String name, Protocol protocol, List<Endpoint> endpoints, LoadBalancing loadBalancing,
-                      HealthCheck healthCheck) {
+                      UpstreamTls tls, HealthCheck healthCheck) {
 
     /** The Service annotation that chooses the load-balancing policy: round_robin or least_request. */
     public static final String LB_POLICY_ANNOTATION = "postern.dev/lb-policy";
@@ -28,9 +31,14 @@ public record Cluster(String name, Protocol protocol, List<Endpoint> endpoints, 
         LEAST_REQUEST
     }
 
-    /** A cluster with the default load balancing and no active health check. */
+    /** A cleartext cluster with the default load balancing and no active health check. */
     public Cluster(String name, Protocol protocol, List<Endpoint> endpoints) {
-        this(name, protocol, endpoints, LoadBalancing.DEFAULT, null);
+        this(name, protocol, endpoints, LoadBalancing.DEFAULT, null, null);
+    }
+
+    /** A cluster with the default load balancing and no active health check. */
+    public Cluster(String name, Protocol protocol, List<Endpoint> endpoints, UpstreamTls tls) {
+        this(name, protocol, endpoints, LoadBalancing.DEFAULT, tls, null);
     }
 
     /** The upstream protocol, from the Service port's appProtocol. */

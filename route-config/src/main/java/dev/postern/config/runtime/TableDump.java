@@ -88,6 +88,20 @@ public final class TableDump {
                             }
                             b.put("endpoints", new ArrayList<>(c.cluster().endpoints().stream().map(Endpoint::toString)
                             .toList()));
+                            final dev.postern.config.tls.UpstreamTls t = c.cluster().tls();
+                            if (t != null) {
+                                final Map<String, Object> tm = new LinkedHashMap<>();
+                                tm.put("policy", t.policy());
+                                tm.put("sni", t.sni());
+                                tm.put("trust", t.systemTrust() ? "System" : t.trustAnchors().size() + " CA");
+                                if (!t.subjectAltNames().isEmpty()) {
+                                    tm.put("subjectAltNames", new ArrayList<>(t.subjectAltNames()));
+                                }
+                                if (t.invalid() != null) {
+                                    tm.put("invalid", t.invalid());
+                                }
+                                b.put("tls", tm);
+                            }
                         }
                         case Backend.Invalid inv -> {
                             b.put("invalid", inv.reason());

@@ -1,6 +1,7 @@
 package dev.postern.config.runtime;
 
 import dev.postern.config.tls.CertificateKeyPair;
+import dev.postern.config.tls.ClientValidation;
 
 import java.util.List;
 import java.util.Locale;
@@ -21,8 +22,10 @@ public record TlsTable(HostIndex<ListenerCerts> listeners, ListenerCerts fallbac
      *
      * @param listener the listener name, {@code gateway/<ns>/<name>/listener/<listener>}
      * @param certificates the certificates, at least one
+     * @param clientValidation the client certificate validation of the port, or null for none
      */
-    public record ListenerCerts(String listener, List<CertificateKeyPair> certificates) {
+    public record ListenerCerts(String listener, List<CertificateKeyPair> certificates,
+                                ClientValidation clientValidation) {
         /** Copies the list. */
         public ListenerCerts {
             certificates = List.copyOf(certificates);
@@ -50,6 +53,29 @@ public record TlsTable(HostIndex<ListenerCerts> listeners, ListenerCerts fallbac
         }
         final ListenerCerts l = listeners.find(sni.toLowerCase(Locale.ROOT));
         return l == null ? fallback : l;
+    }
+
+    /**
+     * Whether the SNI names a listener and one of its certificates covers it; false means the client gets the
+     * default certificate (counted as unknown SNI).
+     */
+    public boolean knows(String sni) {
+        if (sni == null) {
+            return false;
+        }
+        final String h = sni.toLowerCase(Locale.ROOT);
+        final ListenerCerts l = listeners.find(h);
+        if (l == null) {
+            return false;
+        }
+        for (CertificateKeyPair c : l.certificates()) {
+            for (String n : c.dnsNames()) {
+                if (covers(n, h)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /** Chooses the certificate for an SNI hostname. */

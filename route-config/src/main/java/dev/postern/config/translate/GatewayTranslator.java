@@ -4,7 +4,9 @@ import static java.util.Objects.requireNonNull;
 
 import dev.postern.config.diag.Diagnostic;
 import dev.postern.config.diag.Severity;
+import dev.postern.config.gatewayapi.BackendTLSPolicy;
 import dev.postern.config.gatewayapi.ConfigInput;
+import dev.postern.config.gatewayapi.ConfigMap;
 import dev.postern.config.gatewayapi.EndpointSlice;
 import dev.postern.config.gatewayapi.GRPCRoute;
 import dev.postern.config.gatewayapi.L4Route;
@@ -35,12 +37,16 @@ import dev.postern.config.runtime.TableDump;
 import dev.postern.config.status.Condition;
 import dev.postern.config.status.ResourceStatus;
 import dev.postern.config.tls.CertificateKeyPair;
+import dev.postern.config.tls.ClientValidation;
 import dev.postern.config.tls.Pem;
+import dev.postern.config.tls.UpstreamTls;
 
 import com.google.re2j.Pattern;
 import com.google.re2j.PatternSyntaxException;
 
 import java.nio.charset.StandardCharsets;
+import java.security.cert.X509Certificate;
+import java.util.Comparator;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -88,6 +94,7 @@ public final class GatewayTranslator {
         int attached;
         final List<RouteModel> routes = new ArrayList<>();
         final List<CertificateKeyPair> certificates = new ArrayList<>();
+        ClientValidation clientValidation;
 
         LState(Gateway gw, Gateway.Listener l, List<String> addresses) {
             this.gw = gw;
@@ -99,6 +106,15 @@ public final class GatewayTranslator {
 
     private final Map<String, GState> gateways = new LinkedHashMap<>();
     private final Map<String, Secret> secrets = new HashMap<>();
+    private final Map<String, ConfigMap> configMaps = new HashMap<>();
+    /** BackendTLSPolicies in effect, by {@code ns/service} and then {@code ns/service/sectionName}. */
+    private final Map<String, PolicyState> tlsPolicyByTarget = new HashMap<>();
+    /** Every BackendTLSPolicy of the input with its translation state, in input order. */
+    private final List<PolicyState> tlsPolicies = new ArrayList<>();
+    /** The Services ({@code ns/name}) the route being resolved uses (filled by resolveBackend). */
+    private final Set<String> servicesOfRoute = new LinkedHashSet<>();
+    /** Every policy (winning or not) by the Service it targets ({@code ns/name}), for policy status ancestors. */
+    private final Map<String, List<PolicyState>> policiesByService = new HashMap<>();
 
     private GatewayTranslator(ConfigInput in, String controllerName, String defaultBindAddress) {
         this.in = in;
@@ -139,6 +155,10 @@ public final class GatewayTranslator {
         for (Secret sec : in.secrets()) {
             secrets.put(sec.metadata().namespace() + "/" + sec.metadata().name(), sec);
         }
+        for (ConfigMap cm : in.configMaps()) {
+            configMaps.put(cm.metadata().namespace() + "/" + cm.metadata().name(), cm);
+        }
+        resolveBackendTlsPolicies();
         final Set<String> ourClasses = new LinkedHashSet<>();
         for (GatewayClass gc : in.gatewayClasses()) {
             if (controllerName.equals(gc.controllerName())) {
@@ -171,11 +191,16 @@ public final class GatewayTranslator {
             for (LState l : st.listeners) {
                 if (l.accepted && l.programmed && !st.invalidParameters) {
                     out.add(new ListenerModel(l.name, l.l.protocol(), lower(l.l.hostname()), l.addresses,
-                            l.l.port(), List.copyOf(l.routes), List.copyOf(l.certificates)));
+                            l.l.port(), List.copyOf(l.routes), List.copyOf(l.certificates), l.clientValidation));
                 }
             }
             if (gw != null) {
                 statuses.add(gatewayStatus(gw, st));
+            }
+        }
+        for (PolicyState ps : tlsPolicies) {
+            if (!ps.ancestors.isEmpty()) {
+                statuses.add(ps.status(controllerName));
             }
         }
         return new Result(out, List.copyOf(statuses), List.copyOf(diags));
@@ -218,6 +243,7 @@ public final class GatewayTranslator {
         final List<LState> ls = new ArrayList<>();
         final Set<String> names = new LinkedHashSet<>();
         final long g = gw.metadata().generation();
+        final Map<Integer, FrontendResult> frontendByPort = new HashMap<>();
         for (int i = 0; i < gw.listeners().size(); i++) {
             final Gateway.Listener l = gw.listeners().get(i);
             final LState s = new LState(gw, l, List.copyOf(addrs));
@@ -253,6 +279,8 @@ public final class GatewayTranslator {
                 supportedKinds(gw, field, s, g);
                 if ("HTTPS".equals(l.protocol())) {
                     resolveCertificates(gw, field, s, g);
+                    applyFrontendValidation(gw, s, g, frontendByPort.computeIfAbsent(l.port(),
+                            port -> frontendValidation(gw, port)));
                 }
             }
             ls.add(s);
@@ -285,6 +313,8 @@ public final class GatewayTranslator {
             }
         }
         final GState st = new GState(ls);
+        st.insecureFrontend = gw.frontendTls() != null && (insecure(gw.frontendTls().defaultValidation())
+                || gw.frontendTls().perPort().stream().anyMatch(p -> insecure(p.validation())));
         if (gw.infrastructureParametersRef() != null) {
             // Postern defines no parameters kind, so any reference is one it cannot resolve.
             final Gateway.LocalParametersReference p = gw.infrastructureParametersRef();
@@ -299,6 +329,7 @@ public final class GatewayTranslator {
     private static final class GState {
         final List<LState> listeners;
         boolean invalidParameters;
+        boolean insecureFrontend;
 
         GState(List<LState> listeners) {
             this.listeners = listeners;
@@ -378,6 +409,299 @@ public final class GatewayTranslator {
         }
     }
 
+    /**
+     * The client certificate validation of one port of a Gateway: the {@code perPort} entry for the port, else the
+     * default; its CA references resolved.
+     *
+     * @param validation the resolved validation, or null when none applies or no reference resolved
+     * @param configured whether a validation is configured for the port
+     * @param reason the first problem's reason (for ResolvedRefs), or null
+     */
+    private record FrontendResult(ClientValidation validation, boolean configured, String reason, String message) {
+    }
+
+    private static boolean insecure(Gateway.FrontendValidation v) {
+        return v != null && "AllowInsecureFallback".equals(v.mode());
+    }
+
+    private FrontendResult frontendValidation(Gateway gw, int port) {
+        final Gateway.FrontendTLS f = gw.frontendTls();
+        if (f == null) {
+            return new FrontendResult(null, false, null, null);
+        }
+        Gateway.FrontendValidation v = f.defaultValidation();
+        String field = "spec.tls.frontend.default.validation";
+        for (int i = 0; i < f.perPort().size(); i++) {
+            if (f.perPort().get(i).port() == port) {
+                v = f.perPort().get(i).validation();
+                field = "spec.tls.frontend.perPort[" + i + "].tls.validation";
+                break;
+            }
+        }
+        if (v == null) {
+            return new FrontendResult(null, false, null, null);
+        }
+        if (!"AllowValidOnly".equals(v.mode()) && !"AllowInsecureFallback".equals(v.mode())) {
+            warn(gw, field + ".mode", "UnsupportedValue", "unknown mode " + v.mode()
+                    + "; AllowValidOnly is applied");
+        }
+        final String gns = gw.metadata().namespace();
+        final List<X509Certificate> cas = new ArrayList<>();
+        String reason = null;
+        String message = null;
+        for (int i = 0; i < v.caCertificateRefs().size(); i++) {
+            final Gateway.ObjectReference ref = v.caCertificateRefs().get(i);
+            final String ns = ref.namespace() != null ? ref.namespace() : gns;
+            String r = null;
+            String m = null;
+            if (!(ref.group().isEmpty() || ref.group().equals("core")) || !"ConfigMap".equals(ref.kind())) {
+                r = "InvalidCACertificateKind";
+                m = "caCertificateRef kind " + (ref.group().isEmpty() ? "" : ref.group() + "/") + ref.kind()
+                        + " is not supported; only core ConfigMap";
+            } else if (!ns.equals(gns) && !granted(gns, "Gateway", ns, "", "ConfigMap", ref.name())) {
+                r = "RefNotPermitted";
+                m = "caCertificateRef to ConfigMap " + ns + "/" + ref.name()
+                        + " is not permitted by any ReferenceGrant";
+            } else {
+                try {
+                    cas.addAll(caBundle(ns, ref.name()));
+                } catch (IllegalArgumentException e) {
+                    r = "InvalidCACertificateRef";
+                    m = e.getMessage();
+                }
+            }
+            if (r != null) {
+                warn(gw, field + ".caCertificateRefs[" + i + "]", r, m);
+                if (reason == null) {
+                    reason = r;
+                    message = m;
+                }
+            }
+        }
+        final ClientValidation cv = cas.isEmpty() ? null : new ClientValidation(
+                "gateway/" + gns + "/" + gw.metadata().name() + "/port/" + port, cas, insecure(v));
+        return new FrontendResult(cv, true, reason, message);
+    }
+
+    /** The CA certificates in a ConfigMap's {@code ca.crt}; IllegalArgumentException naming the problem. */
+    private List<X509Certificate> caBundle(String ns, String name) {
+        final ConfigMap cm = configMaps.get(ns + "/" + name);
+        if (cm == null) {
+            throw new IllegalArgumentException("ConfigMap " + ns + "/" + name + " not found");
+        }
+        final String pem = cm.data().get("ca.crt");
+        if (pem == null || pem.isBlank()) {
+            throw new IllegalArgumentException("ConfigMap " + ns + "/" + name + " has no ca.crt");
+        }
+        try {
+            return Pem.certificates(pem);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("ConfigMap " + ns + "/" + name + " ca.crt is not a PEM CA bundle: "
+                    + e.getMessage());
+        }
+    }
+
+    private static void applyFrontendValidation(Gateway gw, LState s, long g, FrontendResult f) {
+        if (!f.configured()) {
+            return;
+        }
+        if (f.reason() != null) {
+            s.conditions.add(Condition.no("ResolvedRefs", f.reason(), f.message(), g));
+        }
+        if (f.validation() == null) {
+            // Every CA reference is invalid: the spec makes the listener not Accepted, and it is not served.
+            s.conditions.add(Condition.no("Accepted", "NoValidCACertificate",
+                    "no caCertificateRef of the client certificate validation could be resolved", g));
+            s.accepted = false;
+            return;
+        }
+        s.clientValidation = f.validation();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // BackendTLSPolicy
+
+    /** A BackendTLSPolicy being translated: its TLS settings, its conditions and the Gateways it applies under. */
+    private static final class PolicyState {
+        final BackendTLSPolicy p;
+        final List<Condition> conditions = new ArrayList<>();
+        final Map<String, dev.postern.config.gatewayapi.Gateway> ancestors = new LinkedHashMap<>();
+        UpstreamTls tls;
+        boolean conflicted;
+
+        PolicyState(BackendTLSPolicy p) {
+            this.p = p;
+        }
+
+        String key() {
+            return "backendtlspolicy/" + p.metadata().namespace() + "/" + p.metadata().name();
+        }
+
+        ResourceStatus status(String controllerName) {
+            final long g = p.metadata().generation();
+            final Map<String, Condition> found = new LinkedHashMap<>();
+            if (conflicted) {
+                found.put("Accepted", Condition.no("Accepted", "Conflicted",
+                        "an older BackendTLSPolicy targets the same Service and section", g));
+            }
+            for (Condition c : conditions) {
+                found.putIfAbsent(c.type(), c);
+            }
+            final Map<String, Condition> byType = new LinkedHashMap<>();
+            byType.put("Accepted", found.getOrDefault("Accepted", Condition.ok("Accepted", "Accepted",
+                    "Policy accepted", g)));
+            byType.put("ResolvedRefs", found.getOrDefault("ResolvedRefs", Condition.ok("ResolvedRefs",
+                    "ResolvedRefs", "All references resolved", g)));
+            final List<Object> conds = new ArrayList<>();
+            for (Condition c : byType.values()) {
+                conds.add(c.toMap());
+            }
+            final List<Object> out = new ArrayList<>();
+            for (dev.postern.config.gatewayapi.Gateway gw : ancestors.values()) {
+                final Map<String, Object> ref = new LinkedHashMap<>();
+                ref.put("group", GW_GROUP);
+                ref.put("kind", "Gateway");
+                ref.put("namespace", gw.metadata().namespace());
+                ref.put("name", gw.metadata().name());
+                final Map<String, Object> a = new LinkedHashMap<>();
+                a.put("ancestorRef", ref);
+                a.put("controllerName", controllerName);
+                a.put("conditions", conds);
+                out.add(a);
+            }
+            return new ResourceStatus(p.apiVersion(), "BackendTLSPolicy", p.metadata().namespace(),
+                    p.metadata().name(), g, Map.of("ancestors", out));
+        }
+    }
+
+    /**
+     * Resolves every BackendTLSPolicy: its CA bundles, SNI and subject alt names, and which one applies to each
+     * Service (and section). Among policies for the same target, the oldest (then the first by namespace/name)
+     * wins and the others are Conflicted; a policy for a section beats one for the whole Service on that port.
+     */
+    private void resolveBackendTlsPolicies() {
+        final List<PolicyState> all = new ArrayList<>();
+        for (BackendTLSPolicy p : in.backendTLSPolicies()) {
+            final PolicyState ps = new PolicyState(p);
+            tlsPolicies.add(ps);
+            all.add(ps);
+            resolvePolicyTls(ps);
+        }
+        all.sort(Comparator.comparing((PolicyState ps) -> ps.p.metadata().creationTimestamp().isEmpty()
+                        ? "~" : ps.p.metadata().creationTimestamp())
+                .thenComparing(ps -> ps.p.metadata().namespace()).thenComparing(ps -> ps.p.metadata().name()));
+        for (PolicyState ps : all) {
+            final BackendTLSPolicy p = ps.p;
+            for (int i = 0; i < p.targetRefs().size(); i++) {
+                final BackendTLSPolicy.TargetRef t = p.targetRefs().get(i);
+                if (!t.group().isEmpty() && !t.group().equals("core") || !"Service".equals(t.kind())) {
+                    warn(p, "spec.targetRefs[" + i + "]", "InvalidKind", "targetRef kind " + t.kind()
+                            + " is not supported; only core Service");
+                    continue;
+                }
+                final String key = p.metadata().namespace() + "/" + t.name()
+                        + (t.sectionName() == null ? "" : "/" + t.sectionName());
+                final List<PolicyState> forService = policiesByService.computeIfAbsent(
+                        p.metadata().namespace() + "/" + t.name(), k -> new ArrayList<>());
+                if (!forService.contains(ps)) {
+                    forService.add(ps);
+                }
+                final PolicyState prev = tlsPolicyByTarget.putIfAbsent(key, ps);
+                if (prev != null && prev != ps) {
+                    ps.conflicted = true;
+                    warn(p, "spec.targetRefs[" + i + "]", "Conflicted", "BackendTLSPolicy " + prev.key()
+                            + " already targets " + key + " and takes precedence");
+                }
+            }
+        }
+    }
+
+    private void resolvePolicyTls(PolicyState ps) {
+        final BackendTLSPolicy p = ps.p;
+        final long g = p.metadata().generation();
+        final BackendTLSPolicy.Validation v = p.validation();
+        final String ns = p.metadata().namespace();
+        if (v.hostname() == null || v.hostname().isEmpty()) {
+            warn(p, "spec.validation.hostname", "Invalid", "validation.hostname is required");
+            ps.conditions.add(Condition.no("Accepted", "Invalid", "validation.hostname is required", g));
+            ps.tls = UpstreamTls.of(ps.key(), "", List.of(), false, List.of(), "no validation.hostname");
+            return;
+        }
+        boolean system = false;
+        if (v.wellKnownCACertificates() != null) {
+            if (!"System".equals(v.wellKnownCACertificates()) || !v.caCertificateRefs().isEmpty()) {
+                final String m = !v.caCertificateRefs().isEmpty()
+                        ? "caCertificateRefs and wellKnownCACertificates are mutually exclusive"
+                        : "wellKnownCACertificates " + v.wellKnownCACertificates() + " is not supported; only System";
+                warn(p, "spec.validation.wellKnownCACertificates", "Invalid", m);
+                ps.conditions.add(Condition.no("Accepted", "Invalid", m, g));
+                ps.tls = UpstreamTls.of(ps.key(), v.hostname(), List.of(), false, List.of(), m);
+                return;
+            }
+            system = true;
+        }
+        final List<X509Certificate> cas = new ArrayList<>();
+        String reason = null;
+        String message = null;
+        for (int i = 0; i < v.caCertificateRefs().size(); i++) {
+            final BackendTLSPolicy.CARef ref = v.caCertificateRefs().get(i);
+            String r = null;
+            String m = null;
+            if (!(ref.group().isEmpty() || ref.group().equals("core")) || !"ConfigMap".equals(ref.kind())) {
+                r = "InvalidKind";
+                m = "caCertificateRef kind " + (ref.group().isEmpty() ? "" : ref.group() + "/") + ref.kind()
+                        + " is not supported; only core ConfigMap";
+            } else {
+                try {
+                    cas.addAll(caBundle(ns, ref.name()));
+                } catch (IllegalArgumentException e) {
+                    r = "InvalidCACertificateRef";
+                    m = e.getMessage();
+                }
+            }
+            if (r != null) {
+                warn(p, "spec.validation.caCertificateRefs[" + i + "]", r, m);
+                if (reason == null) {
+                    reason = r;
+                    message = m;
+                }
+            }
+        }
+        if (reason != null) {
+            ps.conditions.add(Condition.no("ResolvedRefs", reason, message, g));
+        }
+        final List<String> sans = new ArrayList<>();
+        for (int i = 0; i < v.subjectAltNames().size(); i++) {
+            final BackendTLSPolicy.SubjectAltName san = v.subjectAltNames().get(i);
+            if ("Hostname".equals(san.type()) && san.hostname() != null) {
+                sans.add("dns:" + san.hostname().toLowerCase(Locale.ROOT));
+            } else if ("URI".equals(san.type()) && san.uri() != null) {
+                sans.add("uri:" + san.uri());
+            } else {
+                warn(p, "spec.validation.subjectAltNames[" + i + "]", "Invalid", "a subjectAltName needs type "
+                        + "Hostname with hostname, or type URI with uri");
+            }
+        }
+        String invalid = null;
+        if (cas.isEmpty() && !system) {
+            invalid = message == null ? "no caCertificateRefs" : message;
+            ps.conditions.add(Condition.no("Accepted", "NoValidCACertificate",
+                    "no caCertificateRef could be resolved; connections to the targeted Service fail", g));
+        }
+        ps.tls = UpstreamTls.of(ps.key(), v.hostname().toLowerCase(Locale.ROOT), cas, system, sans, invalid);
+    }
+
+    /** The policy that applies to a Service port (by its name), or null. */
+    private PolicyState policyFor(String ns, String service, String portName) {
+        if (portName != null && !portName.isEmpty()) {
+            final PolicyState ps = tlsPolicyByTarget.get(ns + "/" + service + "/" + portName);
+            if (ps != null) {
+                return ps;
+            }
+        }
+        return tlsPolicyByTarget.get(ns + "/" + service);
+    }
+
     private void supportedKinds(Gateway gw, String field, LState s, long g) {
         final List<Gateway.RouteGroupKind> kinds = s.l.allowedRoutes().kinds();
         final List<String> routeKinds = routeKinds(s.l.protocol());
@@ -455,9 +779,14 @@ public final class GatewayTranslator {
         }
         final Map<String, Object> out = new LinkedHashMap<>();
         out.put("addresses", addrs);
-        out.put("conditions", List.of(accepted.toMap(),
+        final List<Object> gconds = new ArrayList<>(List.of(accepted.toMap(),
                 anyProgrammed ? Condition.ok("Programmed", "Programmed", "Gateway programmed", g).toMap()
                         : Condition.no("Programmed", "Invalid", "No listener is programmed", g).toMap()));
+        if (st.insecureFrontend) {
+            gconds.add(Condition.ok("InsecureFrontendValidationMode", "ConfigurationChanged",
+                    "client certificate validation is AllowInsecureFallback on some ports", g).toMap());
+        }
+        out.put("conditions", gconds);
         out.put("listeners", listeners);
         return new ResourceStatus(gw.apiVersion(), "Gateway", gw.metadata().namespace(), gw.metadata().name(), g, out);
     }
@@ -604,6 +933,11 @@ public final class GatewayTranslator {
     }
 
     private void translateRoute(RouteIn r) {
+        final List<PolicyState> policies = new ArrayList<>();
+        for (String svc : servicesOfRoute) {
+            policies.addAll(policiesByService.getOrDefault(svc, List.of()));
+        }
+        servicesOfRoute.clear();
         final Resource res = r.res();
         final String rns = res.metadata().namespace();
         final long g = res.metadata().generation();
@@ -632,6 +966,11 @@ public final class GatewayTranslator {
             final GState gst = gateways.get(gns + "/" + p.name());
             if (gst == null) {
                 continue; // Not a Gateway of ours: another controller may own it.
+            }
+            if (!gst.listeners.isEmpty()) {
+                for (PolicyState ps : policies) {
+                    ps.ancestors.putIfAbsent(gns + "/" + p.name(), gst.listeners.getFirst().gw);
+                }
             }
             Condition accepted = null;
             final List<LState> candidates = new ArrayList<>();
@@ -1126,6 +1465,7 @@ public final class GatewayTranslator {
         }
         final Cluster.Protocol proto;
         final String app = sp.appProtocol();
+        final PolicyState policy = policyFor(ns, ref.name(), sp.name());
         if (grpc) {
             proto = Cluster.Protocol.H2C; // gRPC needs HTTP/2 to the backend, whatever the port says
         } else if (app == null || app.equals("http") || app.equals("kubernetes.io/http")) {
@@ -1134,11 +1474,21 @@ public final class GatewayTranslator {
             proto = Cluster.Protocol.H2C;
         } else if (app.equals("kubernetes.io/ws")) {
             proto = Cluster.Protocol.WS;
+        } else if (policy != null && (app.equalsIgnoreCase("https") || app.equals("kubernetes.io/https"))) {
+            proto = Cluster.Protocol.HTTP1; // HTTP/1.1 inside the TLS the BackendTLSPolicy configures
         } else {
             return new Backend.Invalid(500, "UnsupportedProtocol", "appProtocol " + app + " is not supported");
         }
+        UpstreamTls tls = null;
+        servicesOfRoute.add(ns + "/" + ref.name());
+        if (policy != null && !grpc && proto != Cluster.Protocol.H2C) {
+            tls = policy.tls;
+        } else if (policy != null) {
+            warn(r, field, "UnsupportedProtocol", "BackendTLSPolicy " + policy.key() + " is not applied: TLS to "
+                    + "HTTP/2 backends is not supported yet; the backend is reached in cleartext");
+        }
         return new Backend.Forward(new Cluster(ns + "/" + ref.name() + ":" + ref.port(), proto,
-                endpoints(ns, svc, sp, field, r), loadBalancing(svc), healthCheck(svc)));
+                endpoints(ns, svc, sp, field, r), loadBalancing(svc), tls, healthCheck(svc)));
     }
 
     /**

@@ -83,7 +83,8 @@ public final class RouteTableCompiler {
             for (Map.Entry<String, List<ListenerModel>> le : e.getValue().entrySet()) {
                 for (ListenerModel l : le.getValue()) {
                     if (!l.certificates().isEmpty() && !certs.containsKey(le.getKey())) {
-                        final TlsTable.ListenerCerts lc = new TlsTable.ListenerCerts(l.name(), l.certificates());
+                        final TlsTable.ListenerCerts lc = new TlsTable.ListenerCerts(l.name(), l.certificates(),
+                                l.clientValidation());
                         certs.put(le.getKey(), lc);
                         first = first == null ? lc : first;
                     }

@@ -332,7 +332,50 @@ public final class YamlReader {
         final YNode pr = spec.get("infrastructure").get("parametersRef");
         final Gateway.LocalParametersReference params = pr.present() ? new Gateway.LocalParametersReference(
                 pr.get("group").str(""), pr.get("kind").str(""), pr.get("name").str("")) : null;
-        return new Gateway(apiVersion, meta, source(ctx, n), cls, listeners, addrs, params);
+        return new Gateway(apiVersion, meta, source(ctx, n), cls, listeners, addrs, params,
+                frontendTls(spec.get("tls")));
+    }
+
+    /** {@code spec.tls.frontend}, or null when absent. */
+    private static Gateway.FrontendTLS frontendTls(YNode tls) {
+        tls.known(Set.of("frontend", "backend"));
+        if (tls.get("backend").present()) {
+            tls.get("backend").warn("UnsupportedValue", "spec.tls.backend (a client certificate for backends) is not "
+                    + "supported yet; backends see no client certificate");
+        }
+        final YNode f = tls.get("frontend");
+        if (!f.present()) {
+            return null;
+        }
+        f.known(Set.of("default", "perPort"));
+        final Gateway.FrontendValidation def = frontendValidation(f.get("default").known(Set.of("validation"))
+                .get("validation"));
+        final List<Gateway.PortValidation> perPort = new ArrayList<>();
+        for (YNode p : f.get("perPort").list()) {
+            p.known(Set.of("port", "tls"));
+            final Integer port = p.get("port").integer();
+            if (port == null) {
+                p.get("port").error("Required", "required field is missing");
+                continue;
+            }
+            perPort.add(new Gateway.PortValidation(port, frontendValidation(p.get("tls").known(Set.of("validation"))
+                    .get("validation"))));
+        }
+        return new Gateway.FrontendTLS(def, perPort);
+    }
+
+    private static Gateway.FrontendValidation frontendValidation(YNode v) {
+        if (!v.present()) {
+            return null;
+        }
+        v.known(Set.of("caCertificateRefs", "mode"));
+        final List<Gateway.ObjectReference> refs = new ArrayList<>();
+        for (YNode c : v.get("caCertificateRefs").list()) {
+            c.known(Set.of("group", "kind", "namespace", "name"));
+            refs.add(new Gateway.ObjectReference(c.get("group").str(""), c.get("kind").str(""),
+                    c.get("namespace").str(), c.get("name").required()));
+        }
+        return new Gateway.FrontendValidation(refs, v.get("mode").str("AllowValidOnly"));
     }
 
     private static LabelSelector selector(YNode s) {
