@@ -11,6 +11,11 @@ import java.util.Map;
  */
 public record SourceInfo(String file, int line, Map<String, Integer> fieldLines) {
 
+    /** Stores the field lines compactly (see {@link FieldLines}). */
+    public SourceInfo {
+        fieldLines = fieldLines instanceof FieldLines ? fieldLines : FieldLines.of(fieldLines);
+    }
+
     /** A source for resources built in code rather than read from a file. */
     public static SourceInfo synthetic(String what) {
         return new SourceInfo(what, 0, Map.of());

@@ -21,13 +21,19 @@ public final class VirtualHost {
     private final String hostname;
     private final String listener;
     private final RouteEntry[] routes;
+    /**
+     * The virtual host of the next less specific hostname that covers this one (a wildcard, then the catch-all),
+     * whose routes all rank after this one's; null at the end of the chain. Shared, not copied: a table with
+     * thousands of hostnames holds the catch-all routes and their index once.
+     */
+    private final VirtualHost fallback;
     private final Map<String, int[]> exact;
     private final RegionMap<int[]> prefixes;
     private final int[] others;
 
     /** Builds a virtual host of no named listener; {@code routes} must already be in precedence order. */
     public VirtualHost(String hostname, List<RouteEntry> routes) {
-        this(hostname, "", routes);
+        this(hostname, "", routes, null);
     }
 
     /**
@@ -36,8 +42,18 @@ public final class VirtualHost {
      * @param listener the listener it belongs to, {@code gateway/<ns>/<name>/listener/<name>} (metrics labels)
      */
     public VirtualHost(String hostname, String listener, List<RouteEntry> routes) {
+        this(hostname, listener, routes, null);
+    }
+
+    /**
+     * Builds a virtual host whose own {@code routes} (in precedence order) come before those of {@code fallback}.
+     *
+     * @param fallback the virtual host of the next covering hostname, or null
+     */
+    public VirtualHost(String hostname, String listener, List<RouteEntry> routes, VirtualHost fallback) {
         this.hostname = hostname;
         this.listener = listener;
+        this.fallback = fallback;
         this.routes = routes.toArray(RouteEntry[]::new);
         if (this.routes.length < INDEX_THRESHOLD) {
             exact = null;
@@ -69,6 +85,11 @@ public final class VirtualHost {
 
     /** Returns the first matching entry, or null (404). */
     public RouteEntry match(RequestView req) {
+        final RouteEntry own = matchOwn(req);
+        return own != null || fallback == null ? own : fallback.match(req);
+    }
+
+    private RouteEntry matchOwn(RequestView req) {
         // The first entries are scanned: they are the most specific hostname's own routes, the likeliest to
         // match, and adjacent in memory. The index answers for the rest.
         final int scan = Math.min(routes.length, INDEX_THRESHOLD);
@@ -122,8 +143,25 @@ public final class VirtualHost {
         return listener;
     }
 
-    /** The entries in precedence order. */
+    /** The entries in precedence order: this host's own, then the fallback chain's (each entry once). */
     public List<RouteEntry> routes() {
-        return List.of(routes);
+        if (fallback == null) {
+            return List.of(routes);
+        }
+        final java.util.Set<RouteEntry> all = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        final List<RouteEntry> out = new ArrayList<>();
+        for (VirtualHost v = this; v != null; v = v.fallback) {
+            for (RouteEntry r : v.routes) {
+                if (all.add(r)) {
+                    out.add(r);
+                }
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    /** The fallback virtual host, or null. */
+    public VirtualHost fallback() {
+        return fallback;
     }
 }

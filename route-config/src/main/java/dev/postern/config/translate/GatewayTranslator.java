@@ -109,6 +109,12 @@ public final class GatewayTranslator {
     private final Map<String, ConfigMap> configMaps = new HashMap<>();
     /** BackendTLSPolicies in effect, by {@code ns/service} and then {@code ns/service/sectionName}. */
     private final Map<String, PolicyState> tlsPolicyByTarget = new HashMap<>();
+
+    /** What makes two backendRefs the same cluster within one build. */
+    private record ClusterKey(String name, Cluster.Protocol protocol, UpstreamTls tls) {
+    }
+
+    private final Map<ClusterKey, Backend.Forward> clusters = new HashMap<>();
     /** Every BackendTLSPolicy of the input with its translation state, in input order. */
     private final List<PolicyState> tlsPolicies = new ArrayList<>();
     /** The Services ({@code ns/name}) the route being resolved uses (filled by resolveBackend). */
@@ -1487,8 +1493,21 @@ public final class GatewayTranslator {
             warn(r, field, "UnsupportedProtocol", "BackendTLSPolicy " + policy.key() + " is not applied: TLS to "
                     + "HTTP/2 backends is not supported yet; the backend is reached in cleartext");
         }
-        return new Backend.Forward(new Cluster(ns + "/" + ref.name() + ":" + ref.port(), proto,
+        // One Cluster per Service port, protocol and TLS in a build: every rule that names it shares it (memory at
+        // 10,000 routes: a few hundred Services, not tens of thousands of copies). Only reused when building it
+        // reported nothing, so that each route still gets its own diagnostics.
+        final ClusterKey key = new ClusterKey(ns + "/" + ref.name() + ":" + ref.port(), proto, tls);
+        final Backend.Forward shared = clusters.get(key);
+        if (shared != null) {
+            return shared;
+        }
+        final int before = diags.size();
+        final Backend.Forward built = new Backend.Forward(new Cluster(key.name(), proto,
                 endpoints(ns, svc, sp, field, r), loadBalancing(svc), tls, healthCheck(svc)));
+        if (diags.size() == before) {
+            clusters.put(key, built);
+        }
+        return built;
     }
 
     /**

@@ -114,39 +114,41 @@ public final class RouteTableCompiler {
                 byHost.computeIfAbsent(h, x -> new ArrayList<>()).add(r);
             }
         }
-        // Each hostname's group in precedence order, sorted once (a group is shared by every host it covers).
+        // Each hostname's group in precedence order, sorted once.
         byHost.values().forEach(g -> g.sort(PRECEDENCE));
+        // Each virtual host holds its own group and falls back to the virtual host of the next covering hostname
+        // (the most specific wildcard of a parent domain, then *): built from the least specific up, so that the
+        // fallback exists first. ("a.b.c" falls back to "*.b.c" if present, else "*.c", else "*".)
+        final List<String> order = new ArrayList<>(byHost.keySet());
+        order.sort(Comparator.comparingInt(RouteTableCompiler::specificity));
         final Map<String, VirtualHost> out = new LinkedHashMap<>();
-        for (String host : byHost.keySet()) {
-            // Every hostname key that covers this one, most specific first: itself, the wildcards of its parent
-            // domains from the longest, then *. Found along the host's own labels: no scan of all hostnames.
-            // ("a.b.c" is covered by "*.b.c" and "*.c"; "*.b.c" by "*.c".)
-            final List<String> covering = new ArrayList<>();
-            covering.add(host);
+        for (String host : order) {
+            VirtualHost fallback = null;
             if (!host.equals("*")) {
                 final String domain = host.startsWith("*.") ? host.substring(2) : host;
-                for (int dot = domain.indexOf('.'); dot >= 0; dot = domain.indexOf('.', dot + 1)) {
-                    final String wildcard = "*" + domain.substring(dot);
-                    if (byHost.containsKey(wildcard)) {
-                        covering.add(wildcard);
-                    }
+                for (int dot = domain.indexOf('.'); dot >= 0 && fallback == null; dot = domain.indexOf('.', dot + 1)) {
+                    fallback = out.get("*" + domain.substring(dot));
                 }
-                if (byHost.containsKey("*")) {
-                    covering.add("*");
+                if (fallback == null) {
+                    fallback = out.get("*");
                 }
             }
             final List<RouteEntry> entries = new ArrayList<>();
-            final java.util.Set<RouteModel> added = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
-            for (String c : covering) {
-                for (RouteModel r : byHost.get(c)) {
-                    if (added.add(r)) {
-                        entries.add(cache.computeIfAbsent(r, RouteTableCompiler::entry));
-                    }
-                }
+            for (RouteModel r : byHost.get(host)) {
+                entries.add(cache.computeIfAbsent(r, RouteTableCompiler::entry));
             }
-            out.put(host, new VirtualHost(host, listener, entries));
+            out.put(host, new VirtualHost(host, listener, entries, fallback));
         }
         return HostIndex.of(out);
+    }
+
+    /** Orders hostnames from the least specific: *, then wildcards by label count, then exact names. */
+    private static int specificity(String host) {
+        if (host.equals("*")) {
+            return 0;
+        }
+        final int labels = (int) host.chars().filter(c -> c == '.').count() + 1;
+        return host.startsWith("*.") ? labels : 1000 + labels;
     }
 
     private static RouteEntry entry(RouteModel r) {

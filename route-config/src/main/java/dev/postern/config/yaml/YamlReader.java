@@ -269,7 +269,7 @@ public final class YamlReader {
     }
 
     private static SourceInfo source(YNode.Ctx ctx, YNode root) {
-        return new SourceInfo(ctx.file, root.line(), Map.copyOf(ctx.lines));
+        return new SourceInfo(ctx.file, root.line(), ctx.lines);
     }
 
     private static final Set<String> TOP = Set.of("apiVersion", "kind", "metadata", "spec", "status");
