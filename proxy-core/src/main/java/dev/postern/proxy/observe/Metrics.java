@@ -56,6 +56,18 @@ public final class Metrics {
         Gauge.builder("gateway_access_log_dropped", accessLogDropped, AtomicLong::get).register(registry);
     }
 
+    /** Registers a gauge read on each scrape. */
+    public void gauge(String name, Supplier<Number> value) {
+        Gauge.builder(name, value).register(registry);
+    }
+
+    /** Registers one of the BPF program's counters ({@code gateway_tproxy_packets_total{counter=...}}). */
+    public void tproxyCounter(String counter, java.util.function.LongSupplier value) {
+        io.micrometer.core.instrument.FunctionCounter.builder("gateway_tproxy_packets", value,
+                v -> v.getAsLong()).description("Packets the BPF TPROXY program handled, by outcome")
+                .tag("counter", counter).register(registry);
+    }
+
     /** Counts a gauge of active downstream connections. */
     public void connectionsGauge(Supplier<Number> active) {
         Gauge.builder("gateway_downstream_connections_active", active).register(registry);

@@ -162,7 +162,7 @@ public final class GatewayTranslator {
             translateRoute(grpcRouteIn(r));
         }
         for (L4Route r : in.l4Routes()) {
-            if ("TLSRoute".equals(r.kind()) || "TCPRoute".equals(r.kind())) {
+            if ("TLSRoute".equals(r.kind()) || "TCPRoute".equals(r.kind()) || "UDPRoute".equals(r.kind())) {
                 translateRoute(tlsRouteIn(r));
             }
         }
@@ -185,7 +185,7 @@ public final class GatewayTranslator {
     // ---------------------------------------------------------------------------------------------------------
     // Gateways
 
-    private static final Set<String> SERVED_PROTOCOLS = Set.of("HTTP", "HTTPS", "TLS", "TCP");
+    private static final Set<String> SERVED_PROTOCOLS = Set.of("HTTP", "HTTPS", "TLS", "TCP", "UDP");
 
     /** The route kinds a listener protocol can carry. */
     private static List<String> routeKinds(String protocol) {
@@ -193,6 +193,7 @@ public final class GatewayTranslator {
             case "HTTP", "HTTPS" -> List.of("HTTPRoute", "GRPCRoute");
             case "TLS" -> List.of("TLSRoute");
             case "TCP" -> List.of("TCPRoute");
+            case "UDP" -> List.of("UDPRoute");
             default -> List.of();
         };
     }
@@ -505,7 +506,7 @@ public final class GatewayTranslator {
     }
 
     /**
-     * A TLSRoute or TCPRoute: one catch-all match per rule (a TLSRoute is found by SNI hostname, a TCPRoute has
+     * A TLSRoute, TCPRoute or UDPRoute: one catch-all match per rule (a TLSRoute is found by SNI hostname, a TCPRoute has
      * none); the backends get the raw stream.
      */
     private RouteIn tlsRouteIn(L4Route r) {
