@@ -65,7 +65,7 @@ public final class Metrics {
     public void tproxyCounter(String counter, java.util.function.LongSupplier value) {
         io.micrometer.core.instrument.FunctionCounter.builder("gateway_tproxy_packets", value,
                 v -> v.getAsLong()).description("Packets the BPF TPROXY program handled, by outcome")
-                .tag("counter", counter).register(registry);
+                .tag("counter", counter).strongReference(true).register(registry); // else the lambda is collected
     }
 
     /** Counts a gauge of active downstream connections. */

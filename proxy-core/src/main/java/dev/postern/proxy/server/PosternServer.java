@@ -234,6 +234,7 @@ public final class PosternServer implements AutoCloseable {
                 try {
                     last = dp.counters();
                 } catch (RuntimeException e) {
+                    LOG.warn("tproxy: reading the BPF counters failed: {}", e.toString());
                     last = last == null ? new TproxyCounters(0, 0, 0, 0, 0, 0, 0, 0, 0, 0) : last;
                 }
                 at = now;
