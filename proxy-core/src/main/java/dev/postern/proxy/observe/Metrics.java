@@ -30,6 +30,7 @@ public final class Metrics {
     private final Timer buildTime;
     private final AtomicLong version = new AtomicLong();
     private final AtomicLong accessLogDropped = new AtomicLong();
+    private final java.util.List<Object> strong = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     /** The meters of one route. */
     private static final class RouteMeters {
@@ -65,7 +66,8 @@ public final class Metrics {
     public void tproxyCounter(String counter, java.util.function.LongSupplier value) {
         io.micrometer.core.instrument.FunctionCounter.builder("gateway_tproxy_packets", value,
                 v -> v.getAsLong()).description("Packets the BPF TPROXY program handled, by outcome")
-                .tag("counter", counter).strongReference(true).register(registry); // else the lambda is collected
+                .tag("counter", counter).register(registry);
+        strong.add(value); // a function counter holds its object weakly; without this the lambda is collected
     }
 
     /** Counts a gauge of active downstream connections. */
