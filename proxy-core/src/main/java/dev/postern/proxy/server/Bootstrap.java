@@ -91,6 +91,13 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 maxRequests, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
+    /** Returns a copy with another transport (auto, epoll, io_uring or nio). */
+    public Bootstrap withTransport(String t) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, t, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                maxRequests, tproxy, udpIdleTimeout, udpMaxSessions);
+    }
+
     /** Returns a copy with another {@code tproxy} section. */
     public Bootstrap withTproxy(TproxyConfig t) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
