@@ -19,6 +19,133 @@ public final class Specials {
     private Specials() {
     }
 
+    /**
+     * A {@code kind: tls} test: each case is a TLS connection to the Gateway with the case's SNI. With
+     * {@code mode: failure}, tls.MakeTLSConnectionAndExpectEventuallyConnectionRejection: the handshake must end in
+     * EOF or a reset. With backend {@code tcp-backend}, tcp.MakeTCPRequestAndExpectEventuallyValidResponse with TLS:
+     * the welcome line, PING/PONG, IS_TLS (true when the SNI's listener is Passthrough, false for Terminate) and TEST
+     * (namespace, pod prefix, and for Passthrough tls.serverName). Connection errors are retried within
+     * {@code budgetMs}; a wrong answer on an established connection fails at once. HTTPS requests through
+     * passthrough to a TLS echo backend are not replayed yet.
+     */
+    static String tls(ConformanceCase t, ConformanceEnvironment env, long budgetMs) throws Exception {
+        final java.util.List<String> failures = new java.util.ArrayList<>();
+        for (int i = 0; i < t.cases().size(); i++) {
+            final ConformanceCase.Case c = t.cases().get(i);
+            final ConformanceCase.GatewayRef g = t.gateways().get(c.gateway());
+            final java.net.InetSocketAddress addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+            final String sni = String.valueOf(c.request().get("sni"));
+            final String why;
+            if ("failure".equals(c.mode())) {
+                why = tlsRejected(addr, sni, budgetMs);
+            } else if ("tcp-backend".equals(c.backend()) && c.request().get("protocol") == null) {
+                why = tcpOverTls(addr, sni, "Passthrough".equals(env.tlsMode(g.namespace(), g.name(), sni)),
+                        c.namespace(), budgetMs);
+            } else {
+                why = "HTTPS through TLS passthrough to a TLS echo backend is not replayed yet";
+            }
+            if (why != null) {
+                failures.add("case " + i + " " + c.request() + ": " + why);
+            }
+        }
+        return failures.isEmpty() ? null : String.join("; ", failures);
+    }
+
+    private static javax.net.ssl.SSLSocket dialTls(java.net.InetSocketAddress addr, String sni,
+                                                   javax.net.ssl.SSLContext ctx) throws java.io.IOException {
+        final javax.net.ssl.SSLSocket s = (javax.net.ssl.SSLSocket) ctx.getSocketFactory().createSocket();
+        try {
+            s.connect(addr, 2000);
+            s.setSoTimeout(2000);
+            final javax.net.ssl.SSLParameters p = s.getSSLParameters();
+            p.setServerNames(List.of(new javax.net.ssl.SNIHostName(sni)));
+            p.setProtocols(new String[] {"TLSv1.3", "TLSv1.2"});
+            s.setSSLParameters(p);
+            s.startHandshake();
+            return s;
+        } catch (java.io.IOException | RuntimeException e) {
+            s.close();
+            throw e;
+        }
+    }
+
+    private static String tlsRejected(java.net.InetSocketAddress addr, String sni, long budgetMs) throws Exception {
+        final long deadline = System.currentTimeMillis() + budgetMs;
+        String last = "no attempt";
+        final javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getDefault();
+        do {
+            try (javax.net.ssl.SSLSocket s = dialTls(addr, sni, ctx)) {
+                last = "the handshake succeeded";
+            } catch (java.io.EOFException | java.net.SocketException e) {
+                return null; // EOF or connection reset: rejected
+            } catch (javax.net.ssl.SSLHandshakeException e) {
+                if (e.getCause() instanceof java.io.EOFException || String.valueOf(e.getMessage())
+                        .contains("closed by remote host") || String.valueOf(e.getMessage()).contains("EOF")) {
+                    return null;
+                }
+                last = e.toString();
+            } catch (java.io.IOException e) {
+                last = e.toString();
+            }
+            Thread.sleep(1000);
+        } while (System.currentTimeMillis() < deadline);
+        return "not rejected with EOF or reset: " + last;
+    }
+
+    private static String tcpOverTls(java.net.InetSocketAddress addr, String sni, boolean passthrough,
+                                     String namespace, long budgetMs) throws Exception {
+        final javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getInstance("TLS");
+        ctx.init(null, new javax.net.ssl.TrustManager[] {SuiteCertificates.TlsChecks.CA.toTrustManager()}, null);
+        final long deadline = System.currentTimeMillis() + budgetMs;
+        String last = "no attempt";
+        do {
+            final javax.net.ssl.SSLSocket s;
+            final java.io.BufferedReader in;
+            final String welcome;
+            try {
+                s = dialTls(addr, sni, ctx);
+                in = new java.io.BufferedReader(new java.io.InputStreamReader(s.getInputStream(),
+                        java.nio.charset.StandardCharsets.UTF_8));
+                welcome = in.readLine();
+            } catch (java.io.IOException e) {
+                last = e.toString();
+                Thread.sleep(1000);
+                continue;
+            }
+            try (s) {
+                if (!(welcome + "\n").equals(TcpEchoServer.WELCOME)) {
+                    return "welcome line " + welcome;
+                }
+                final java.io.OutputStream out = s.getOutputStream();
+                out.write("PING\nIS_TLS\nTEST\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                out.flush();
+                final String pong = in.readLine();
+                final String isTls = in.readLine();
+                final com.fasterxml.jackson.databind.JsonNode test = new com.fasterxml.jackson.databind.ObjectMapper()
+                        .readTree(in.readLine());
+                if (!"PONG".equals(pong)) {
+                    return "PING answered " + pong;
+                }
+                if (!String.valueOf(passthrough).equals(isTls)) {
+                    return "IS_TLS answered " + isTls + ", expected " + passthrough;
+                }
+                if (!namespace.equals(test.path("namespace").asText())) {
+                    return "TEST namespace " + test.path("namespace").asText();
+                }
+                if (!test.path("pod").asText().startsWith("tcp-backend-")) {
+                    return "TEST pod " + test.path("pod").asText();
+                }
+                if (passthrough && !sni.equals(test.path("tls").path("serverName").asText())) {
+                    return "TEST tls.serverName " + test.path("tls").path("serverName").asText();
+                }
+                return null;
+            } catch (java.io.IOException e) {
+                return "after connecting: " + e;
+            }
+        } while (System.currentTimeMillis() < deadline);
+        return "no TLS connection within " + budgetMs + " ms: " + last;
+    }
+
     /** Runs a test that needs code; returns null when it passed, else why not. Null result for unknown tests too. */
     @SuppressWarnings("unchecked")
     static String run(ConformanceCase t, ConformanceEnvironment env, CaseRunner runner, ConformanceClient client)

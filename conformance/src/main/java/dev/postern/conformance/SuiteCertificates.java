@@ -62,11 +62,71 @@ public final class SuiteCertificates {
                 """.formatted(name, namespace, b64(c.certPem()), b64(c.keyPem()));
     }
 
-    /** The objects every test needs (suite setup): the two Secrets used by HTTPS listeners. */
+    /**
+     * The suite's TLSRoute checks: one CA (ConfigMap {@code tls-checks-ca-certificate}) signing the certificate the
+     * TCP echo backend serves in Passthrough tests ({@code tls-passthrough-checks-certificate}) and the one the
+     * Gateway serves in Terminate tests ({@code tls-terminate-checks-certificate}). Made once per JVM so that the
+     * environment, the backends and the client agree.
+     */
+    public static final class TlsChecks {
+        /** The CA the client trusts. */
+        public static final X509Bundle CA;
+        /** The TCP echo backend's certificate (Passthrough). */
+        public static final Issued PASSTHROUGH;
+        /** The Gateway's certificate (Terminate). */
+        public static final Issued TERMINATE;
+
+        static {
+            try {
+                CA = new CertificateBuilder().rsa2048().subject("CN=tls-checks-ca")
+                        .notBefore(Instant.now().minus(1, ChronoUnit.DAYS))
+                        .notAfter(Instant.now().plus(365, ChronoUnit.DAYS))
+                        .setKeyUsage(true, CertificateBuilder.KeyUsage.keyCertSign,
+                                CertificateBuilder.KeyUsage.digitalSignature)
+                        .setIsCertificateAuthority(true).buildSelfSigned();
+                PASSTHROUGH = issued("tls-passthrough-checks", "abc.example.com", "other.example.com");
+                TERMINATE = issued("tls-terminate-checks", "tls.example.com");
+            } catch (Exception e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        private TlsChecks() {
+        }
+
+        private static Issued issued(String cn, String... dnsNames) throws Exception {
+            final CertificateBuilder b = new CertificateBuilder().rsa2048().subject("CN=" + cn)
+                    .notBefore(Instant.now().minus(1, ChronoUnit.DAYS))
+                    .notAfter(Instant.now().plus(365, ChronoUnit.DAYS))
+                    .setKeyUsage(true, CertificateBuilder.KeyUsage.digitalSignature,
+                            CertificateBuilder.KeyUsage.keyEncipherment)
+                    .addExtendedKeyUsageServerAuth();
+            for (String n : dnsNames) {
+                b.addSanDnsName(n);
+            }
+            final X509Bundle bundle = b.buildIssuedBy(CA);
+            return new Issued(bundle, bundle.getCertificatePEM(), bundle.getPrivateKeyPEM());
+        }
+    }
+
+    /** The objects every test needs (suite setup): the Secrets used by HTTPS and TLS listeners, the TLS checks CA. */
     public static String setupObjects() {
         return tlsSecret("gateway-conformance-web-backend", "certificate", selfSigned("web-backend", "*"))
                 + "---\n" + tlsSecret("gateway-conformance-infra", "tls-validity-checks-certificate",
-                selfSigned("tls-validity-checks", "*", "*.org", "*.wildcard.org"));
+                selfSigned("tls-validity-checks", "*", "*.org", "*.wildcard.org"))
+                + "---\n" + tlsSecret("gateway-conformance-infra", "tls-terminate-checks-certificate",
+                TlsChecks.TERMINATE)
+                + "---\n" + tlsSecret("gateway-conformance-infra", "tls-passthrough-checks-certificate",
+                TlsChecks.PASSTHROUGH)
+                + "---\n" + """
+                apiVersion: v1
+                kind: ConfigMap
+                metadata:
+                  name: tls-checks-ca-certificate
+                  namespace: gateway-conformance-infra
+                data:
+                  ca.crt: |
+                """ + TlsChecks.CA.getCertificatePEM().strip().indent(4);
     }
 
     private static String b64(String s) {
