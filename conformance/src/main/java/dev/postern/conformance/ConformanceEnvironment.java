@@ -281,8 +281,9 @@ public final class ConformanceEnvironment implements AutoCloseable {
                     final javax.net.ssl.SSLContext tls = javax.net.ssl.SSLContext.getInstance("TLS");
                     tls.init(SuiteCertificates.TlsChecks.PASSTHROUGH.bundle().toKeyManagerFactory()
                             .getKeyManagers(), null, null);
-                    servers.add(TcpEchoServer.start(ip, 3000, null, ns, pod, 3000, 8443));
-                    servers.add(TcpEchoServer.start(ip, 8443, tls, ns, pod, 3000, 8443));
+                    final String svc = env.getOrDefault("SERVICE_NAME", "");
+                    servers.add(TcpEchoServer.start(ip, 3000, null, ns, svc, pod, 3000, 8443));
+                    servers.add(TcpEchoServer.start(ip, 8443, tls, ns, svc, pod, 3000, 8443));
                 }
                 if (env.containsKey("GRPC_ECHO_SERVER")) {
                     servers.add(GrpcEchoServer.start(echoGroup, echoChannel, new InetSocketAddress(ip, 3000),

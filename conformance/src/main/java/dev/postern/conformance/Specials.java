@@ -39,8 +39,11 @@ public final class Specials {
             if ("failure".equals(c.mode())) {
                 why = tlsRejected(addr, sni, budgetMs);
             } else if ("tcp-backend".equals(c.backend()) && c.request().get("protocol") == null) {
-                why = tcpOverTls(addr, sni, "Passthrough".equals(env.tlsMode(g.namespace(), g.name(), sni)),
-                        c.namespace(), budgetMs);
+                final javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getInstance("TLS");
+                ctx.init(null, new javax.net.ssl.TrustManager[] {SuiteCertificates.TlsChecks.CA.toTrustManager()},
+                        null);
+                why = tcpEcho(addr, sni, ctx, "Passthrough".equals(env.tlsMode(g.namespace(), g.name(), sni)),
+                        c.namespace(), "tcp-backend", budgetMs);
             } else {
                 why = "HTTPS through TLS passthrough to a TLS echo backend is not replayed yet";
             }
@@ -92,23 +95,54 @@ public final class Specials {
         return "not rejected with EOF or reset: " + last;
     }
 
-    private static String tcpOverTls(java.net.InetSocketAddress addr, String sni, boolean passthrough,
-                                     String namespace, long budgetMs) throws Exception {
-        final javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getInstance("TLS");
-        ctx.init(null, new javax.net.ssl.TrustManager[] {SuiteCertificates.TlsChecks.CA.toTrustManager()}, null);
+    /**
+     * A {@code kind: tcp} test: each case is tcp.MakeTCPRequestAndExpectEventuallyValidResponse without TLS to the
+     * case's Gateway listener: welcome line, PING/PONG, IS_TLS false, TEST with the namespace and a pod of the
+     * case's backend.
+     */
+    static String tcp(ConformanceCase t, ConformanceEnvironment env, long budgetMs) throws Exception {
+        final java.util.List<String> failures = new java.util.ArrayList<>();
+        for (int i = 0; i < t.cases().size(); i++) {
+            final ConformanceCase.Case c = t.cases().get(i);
+            final ConformanceCase.GatewayRef g = t.gateways().get(c.gateway());
+            final String why = tcpEcho(env.gatewayAddress(g.namespace(), g.name(), g.listener()), null, null, false,
+                    c.namespace(), c.backend(), budgetMs);
+            if (why != null) {
+                failures.add("case " + i + " (" + c.gateway() + "): " + why);
+            }
+        }
+        return failures.isEmpty() ? null : String.join("; ", failures);
+    }
+
+    /** One echo-basic tcpserver exchange; TLS with {@code sni} when {@code ctx} is not null. */
+    private static String tcpEcho(java.net.InetSocketAddress addr, String sni, javax.net.ssl.SSLContext ctx,
+                                  boolean passthrough, String namespace, String backend, long budgetMs)
+            throws Exception {
         final long deadline = System.currentTimeMillis() + budgetMs;
         String last = "no attempt";
         do {
-            final javax.net.ssl.SSLSocket s;
+            final java.net.Socket s;
             final java.io.BufferedReader in;
             final String welcome;
             try {
-                s = dialTls(addr, sni, ctx);
+                if (ctx != null) {
+                    s = dialTls(addr, sni, ctx);
+                } else {
+                    s = new java.net.Socket();
+                    s.connect(addr, 2000);
+                    s.setSoTimeout(2000);
+                }
                 in = new java.io.BufferedReader(new java.io.InputStreamReader(s.getInputStream(),
                         java.nio.charset.StandardCharsets.UTF_8));
                 welcome = in.readLine();
             } catch (java.io.IOException e) {
                 last = e.toString();
+                Thread.sleep(1000);
+                continue;
+            }
+            if (welcome == null) { // accepted, then closed: no route yet
+                s.close();
+                last = "closed before the welcome line";
                 Thread.sleep(1000);
                 continue;
             }
@@ -132,10 +166,10 @@ public final class Specials {
                 if (!namespace.equals(test.path("namespace").asText())) {
                     return "TEST namespace " + test.path("namespace").asText();
                 }
-                if (!test.path("pod").asText().startsWith("tcp-backend-")) {
+                if (!test.path("pod").asText().startsWith(backend + "-")) {
                     return "TEST pod " + test.path("pod").asText();
                 }
-                if (passthrough && !sni.equals(test.path("tls").path("serverName").asText())) {
+                if (ctx != null && passthrough && !sni.equals(test.path("tls").path("serverName").asText())) {
                     return "TEST tls.serverName " + test.path("tls").path("serverName").asText();
                 }
                 return null;

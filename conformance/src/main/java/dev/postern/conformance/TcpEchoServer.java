@@ -45,14 +45,14 @@ public final class TcpEchoServer implements AutoCloseable {
     }
 
     /** Starts the plain listener on {@code ip:tcpPort} (tls null) or the TLS listener on {@code ip:tlsPort}. */
-    static TcpEchoServer start(InetAddress ip, int port, SSLContext tls, String namespace, String pod,
-                               int tcpPort, int tlsPort) throws IOException {
+    static TcpEchoServer start(InetAddress ip, int port, SSLContext tls, String namespace, String service,
+                               String pod, int tcpPort, int tlsPort) throws IOException {
         final ServerSocket ss = tls == null ? new ServerSocket(port, 128, ip)
                 : tls.getServerSocketFactory().createServerSocket(port, 128, ip);
         final Map<String, Object> ctx = new LinkedHashMap<>();
         ctx.put("namespace", namespace);
         ctx.put("ingress", "");
-        ctx.put("service", "");
+        ctx.put("service", service);
         ctx.put("pod", pod);
         ctx.put("tcpport", String.valueOf(tcpPort));
         ctx.put("tlsport", String.valueOf(tlsPort));
