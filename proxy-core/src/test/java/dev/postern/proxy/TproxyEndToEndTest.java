@@ -65,6 +65,8 @@ class TproxyEndToEndTest {
     private static final String VIP = "198.51.100.10";
     private static final String CLIENT = "203.0.113.7";
     private static final String POD = "10.78.0.2";
+    private static final String VIP6 = "2001:db8:100::10";
+    private static final String CLIENT6 = "2001:db8:cafe::7";
 
     private final List<AutoCloseable> cleanup = new ArrayList<>();
     private Netns client;
@@ -120,6 +122,9 @@ class TproxyEndToEndTest {
             client.exec("ip", "addr", "add", CLIENT + "/24", "dev", "c0");
             client.exec("ip", "link", "set", "c0", "up");
             client.exec("ip", "route", "add", "default", "via", "203.0.113.1");
+            client.exec("ip", "-6", "addr", "add", CLIENT6 + "/64", "dev", "c0", "nodad");
+            client.exec("ip", "-6", "route", "add", "default", "via", "2001:db8:cafe::1");
+            node.exec("ip", "-6", "addr", "add", "2001:db8:cafe::1/64", "dev", "nc", "nodad");
             node.exec("ip", "addr", "add", "203.0.113.1/24", "dev", "nc");
             node.exec("ip", "addr", "add", "10.78.0.1/24", "dev", "np");
             node.exec("ip", "link", "set", "nc", "up");
@@ -226,7 +231,7 @@ class TproxyEndToEndTest {
                 metadata: {name: gw, namespace: default}
                 spec:
                   gatewayClassName: postern
-                  addresses: [{type: IPAddress, value: %1$s}]
+                  addresses: [{type: IPAddress, value: %1$s}, {type: IPAddress, value: "%2$s"}]
                   listeners:
                   - {name: http, protocol: HTTP, port: 80}
                   - {name: https, protocol: HTTPS, port: 443, tls: {certificateRefs: [{name: vip-cert}]}}
@@ -253,7 +258,7 @@ class TproxyEndToEndTest {
                 spec:
                   parentRefs: [{name: gw, sectionName: udp}]
                   rules: [{backendRefs: [{name: dns, port: 53}]}]
-                """.formatted(VIP) + service("web", 80, 3000, "TCP") + service("db", 9000, 9000, "TCP")
+                """.formatted(VIP, VIP6) + service("web", 80, 3000, "TCP") + service("db", 9000, 9000, "TCP")
                 + service("dns", 53, 5353, "UDP");
     }
 
@@ -378,6 +383,13 @@ class TproxyEndToEndTest {
         } while (!log.contains("\"GET /hello HTTP/1.1\"") && System.nanoTime() < deadline);
         final String line = log.lines().filter(l -> l.contains("\"GET /hello HTTP/1.1\"")).findFirst().orElseThrow();
         assertTrue(line.endsWith("\"" + VIP + ":80\""), line);
+    }
+
+    @Test
+    void httpThroughAnIpv6GatewayAddress() throws Exception {
+        final JsonNode echo = curl("http://[" + VIP6 + "]/six");
+        assertEquals("/six", echo.get("path").asText());
+        assertEquals(CLIENT6, echo.get("headers").get("X-Forwarded-For").get(0).asText(), echo.toString());
     }
 
     @Test
