@@ -285,6 +285,15 @@ public final class ConformanceEnvironment implements AutoCloseable {
                     servers.add(TcpEchoServer.start(ip, 3000, null, ns, svc, pod, 3000, 8443));
                     servers.add(TcpEchoServer.start(ip, 8443, tls, ns, svc, pod, 3000, 8443));
                 }
+                if (env.containsKey("UDP_ECHO_SERVER")) {
+                    final java.util.Set<Integer> ports = new java.util.TreeSet<>(namedPorts.values());
+                    if (ports.isEmpty()) {
+                        ports.add(8080);
+                    }
+                    for (int port : ports) {
+                        servers.add(UdpEchoServer.start(ip, port, ns, env.getOrDefault("SERVICE_NAME", ""), pod));
+                    }
+                }
                 if (env.containsKey("GRPC_ECHO_SERVER")) {
                     servers.add(GrpcEchoServer.start(echoGroup, echoChannel, new InetSocketAddress(ip, 3000),
                             new EchoServer.Identity(ns, pod, "", "", "3000")));

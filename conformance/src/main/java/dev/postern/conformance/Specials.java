@@ -114,6 +114,51 @@ public final class Specials {
         return failures.isEmpty() ? null : String.join("; ", failures);
     }
 
+    /**
+     * A {@code kind: udp} test: each case is udp.ExpectEchoResponseFromBackend against the case's Gateway listener:
+     * the probe {@code gateway-api-conformance-udp-echo}, a reply within 2 s whose JSON names the case's backend
+     * Service and namespace; retried every second within {@code budgetMs}.
+     */
+    static String udp(ConformanceCase t, ConformanceEnvironment env, long budgetMs) throws Exception {
+        final java.util.List<String> failures = new java.util.ArrayList<>();
+        final byte[] probe = "gateway-api-conformance-udp-echo".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        for (int i = 0; i < t.cases().size(); i++) {
+            final ConformanceCase.Case c = t.cases().get(i);
+            final ConformanceCase.GatewayRef g = t.gateways().get(c.gateway());
+            final java.net.InetSocketAddress addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+            final long deadline = System.currentTimeMillis() + budgetMs;
+            String last = "no attempt";
+            boolean ok = false;
+            do {
+                try (java.net.DatagramSocket s = new java.net.DatagramSocket()) {
+                    s.connect(addr);
+                    s.setSoTimeout(2000);
+                    s.send(new java.net.DatagramPacket(probe, probe.length));
+                    final java.net.DatagramPacket r = new java.net.DatagramPacket(new byte[1024], 1024);
+                    s.receive(r);
+                    final com.fasterxml.jackson.databind.JsonNode j = new com.fasterxml.jackson.databind.ObjectMapper()
+                            .readTree(new String(r.getData(), 0, r.getLength(), java.nio.charset.StandardCharsets.UTF_8));
+                    if (c.backend().equals(j.path("service").asText())
+                            && c.namespace().equals(j.path("namespace").asText())) {
+                        ok = true;
+                    } else {
+                        last = "answer from service " + j.path("service").asText() + " in "
+                                + j.path("namespace").asText();
+                    }
+                } catch (java.io.IOException e) {
+                    last = e.toString();
+                }
+                if (!ok) {
+                    Thread.sleep(1000);
+                }
+            } while (!ok && System.currentTimeMillis() < deadline);
+            if (!ok) {
+                failures.add("case " + i + " (" + c.gateway() + "): " + last);
+            }
+        }
+        return failures.isEmpty() ? null : String.join("; ", failures);
+    }
+
     /** One echo-basic tcpserver exchange; TLS with {@code sni} when {@code ctx} is not null. */
     private static String tcpEcho(java.net.InetSocketAddress addr, String sni, javax.net.ssl.SSLContext ctx,
                                   boolean passthrough, String namespace, String backend, long budgetMs)

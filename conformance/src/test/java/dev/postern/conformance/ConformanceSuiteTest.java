@@ -112,17 +112,20 @@ class ConformanceSuiteTest {
 
     private static String runTest(ConformanceCase t, boolean required) throws Exception {
         if (!"http".equals(t.kind()) && !"grpc".equals(t.kind()) && !"tls".equals(t.kind())
-                && !"tcp".equals(t.kind()) && !Specials.handles(t.name())) {
+                && !"tcp".equals(t.kind()) && !"udp".equals(t.kind()) && !Specials.handles(t.name())) {
             return "skipped: kind " + t.kind() + " is not replayed yet";
         }
         env.apply(t.manifests());
         try {
             final CaseRunner runner = new CaseRunner(env, client).withConsistencyMs(required
                     ? CaseRunner.CONSISTENCY_MS : 5_000);
-            if ("tls".equals(t.kind()) || "tcp".equals(t.kind())) {
+            if ("tls".equals(t.kind()) || "tcp".equals(t.kind()) || "udp".equals(t.kind())) {
                 final long budget = required ? 30_000 : 10_000;
-                final String why = "tls".equals(t.kind()) ? Specials.tls(t, env, budget)
-                        : Specials.tcp(t, env, budget);
+                final String why = switch (t.kind()) {
+                    case "tls" -> Specials.tls(t, env, budget);
+                    case "tcp" -> Specials.tcp(t, env, budget);
+                    default -> Specials.udp(t, env, budget);
+                };
                 return why == null ? "passed" : "failed: " + why;
             }
             if ("grpc".equals(t.kind())) {
