@@ -101,6 +101,31 @@ public final class Specials {
      * case's backend.
      */
     static String tcp(ConformanceCase t, ConformanceEnvironment env, long budgetMs) throws Exception {
+        if (t.name().equals("TCPRouteWeightedRouting")) {
+            // tcp.ExpectAddressBeAvailable, then weight.NewFunctionBasedSender over tcp.EchoSendOnce (TEST -> pod).
+            final ConformanceCase.GatewayRef g = t.gateways().values().iterator().next();
+            final java.net.InetSocketAddress addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+            final String first = tcpEcho(addr, null, null, false, g.namespace(), "tcp-backend", budgetMs);
+            if (first != null) {
+                return first;
+            }
+            return weights(() -> {
+                try (java.net.Socket s = new java.net.Socket()) {
+                    s.connect(addr, 2000);
+                    s.setSoTimeout(5000);
+                    final java.io.BufferedReader in = new java.io.BufferedReader(new java.io.InputStreamReader(
+                            s.getInputStream(), java.nio.charset.StandardCharsets.UTF_8));
+                    if (in.readLine() == null) {
+                        return "!closed before the welcome line";
+                    }
+                    s.getOutputStream().write("TEST\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                    return new com.fasterxml.jackson.databind.ObjectMapper().readTree(in.readLine()).path("pod")
+                            .asText();
+                } catch (java.io.IOException e) {
+                    return "!" + e;
+                }
+            }, Map.of("tcp-backend-v1", 0.7, "tcp-backend-v2", 0.3, "tcp-backend-v3", 0.0));
+        }
         final java.util.List<String> failures = new java.util.ArrayList<>();
         for (int i = 0; i < t.cases().size(); i++) {
             final ConformanceCase.Case c = t.cases().get(i);
@@ -122,6 +147,24 @@ public final class Specials {
     static String udp(ConformanceCase t, ConformanceEnvironment env, long budgetMs) throws Exception {
         final java.util.List<String> failures = new java.util.ArrayList<>();
         final byte[] probe = "gateway-api-conformance-udp-echo".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        if (t.name().equals("UDPRouteWeightedRouting")) {
+            // Each probe from a fresh socket (a new client port, so a new session): the pod that answered.
+            final ConformanceCase.GatewayRef g = t.gateways().values().iterator().next();
+            final java.net.InetSocketAddress addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+            return weights(() -> {
+                try (java.net.DatagramSocket s = new java.net.DatagramSocket()) {
+                    s.connect(addr);
+                    s.setSoTimeout(2000);
+                    s.send(new java.net.DatagramPacket(probe, probe.length));
+                    final java.net.DatagramPacket r = new java.net.DatagramPacket(new byte[1024], 1024);
+                    s.receive(r);
+                    return new com.fasterxml.jackson.databind.ObjectMapper().readTree(new String(r.getData(), 0,
+                            r.getLength(), java.nio.charset.StandardCharsets.UTF_8)).path("pod").asText();
+                } catch (java.io.IOException e) {
+                    return "!" + e;
+                }
+            }, Map.of("udp-backend-v1", 0.7, "udp-backend-v2", 0.3, "udp-backend-v3", 0.0));
+        }
         for (int i = 0; i < t.cases().size(); i++) {
             final ConformanceCase.Case c = t.cases().get(i);
             final ConformanceCase.GatewayRef g = t.gateways().get(c.gateway());
