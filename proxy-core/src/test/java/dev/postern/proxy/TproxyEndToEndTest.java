@@ -329,6 +329,15 @@ class TproxyEndToEndTest {
                 ns.close();
             }
         }
+        for (Path p : new Path[] {dir, ca == null ? null : ca.getParent()}) {
+            if (p != null) {
+                try (var files = Files.walk(p)) {
+                    files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                } catch (java.io.IOException e) {
+                    System.err.println("cleanup: " + e);
+                }
+            }
+        }
         if (bpffs != null) {
             try {
                 Netns.sh("umount", bpffs.toString());
