@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Postern TPROXY: a tc ingress program that hands TCP connections for a Gateway's address and port to
- * Postern's transparent listener with bpf_sk_assign.
+ * Postern TPROXY: a tc ingress program that hands TCP connections and UDP datagrams for a Gateway's address
+ * and port to Postern's transparent sockets with bpf_sk_assign.
  *
- * Per packet (IPv4 and IPv6, TCP only):
- *   1. look the destination (family, port, address prefix) up in postern_services; no entry: pass untouched
- *      (TC_ACT_UNSPEC, so that tcx/cls_bpf programs after this one, e.g. a CNI's, still run);
+ * Per packet (IPv4 and IPv6, TCP and UDP):
+ *   1. look the destination (family, protocol, port, address prefix) up in postern_services; no entry: pass
+ *      untouched (TC_ACT_UNSPEC, so that tcx/cls_bpf programs after this one, e.g. a CNI's, still run);
+ *      UDP: bpf_sk_lookup_udp with the destination rewritten to the service's socket address (Postern binds one
+ *      IP_TRANSPARENT UDP socket per Gateway address and port, so that is usually the destination itself), then
+ *      step 4; a connected or wildcard socket of another program is never chosen by the packet's own tuple;
  *   2. bpf_skc_lookup_tcp with the packet's own tuple: an established, request (NEW_SYN_RECV) or time-wait
  *      socket gets the packet (a time-wait socket only for non-SYN segments, as a new SYN must reach the
  *      listener); a listening socket found here (bound to the VIP or a wildcard) is ignored;
@@ -25,6 +28,7 @@
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -46,17 +50,18 @@ enum postern_counter {
 	POSTERN_CTR_DROPPED = 6,         /* dropped because of fail-closed */
 	POSTERN_CTR_FAILED_OPEN = 7,     /* passed untouched because of fail-open */
 	POSTERN_CTR_UNPARSED = 8,        /* matched protocol but headers were truncated or fragmented */
+	POSTERN_CTR_ASSIGNED_UDP = 9,    /* UDP datagrams given to Postern's UDP socket */
 	POSTERN_CTR_MAX = 16,
 };
 
 /*
- * Longest-prefix-match key. prefixlen counts bits from `family`: 32 fixed bits (family, pad, port) plus the
+ * Longest-prefix-match key. prefixlen counts bits from `family`: 32 fixed bits (family, protocol, port) plus the
  * address prefix length. IPv4 addresses use the first 4 bytes of addr; the rest is zero.
  */
 struct postern_service_key {
 	__u32 prefixlen;
 	__u8 family;
-	__u8 pad;
+	__u8 protocol; /* IPPROTO_TCP or IPPROTO_UDP */
 	__be16 port;
 	__u8 addr[16];
 };
@@ -118,6 +123,7 @@ struct {
 struct postern_packet {
 	struct bpf_sock_tuple tuple;
 	__u8 family;
+	__u8 protocol;
 	__u8 syn;
 };
 
@@ -141,9 +147,40 @@ static __always_inline struct bpf_sock *lookup(struct __sk_buff *skb, struct pos
 	return bpf_skc_lookup_tcp(skb, &pkt->tuple, sizeof(pkt->tuple.ipv6), BPF_F_CURRENT_NETNS, 0);
 }
 
-static __always_inline int parse_tcp(struct tcphdr *tcp, void *data_end, struct postern_packet *pkt,
-				     __be16 *sport, __be16 *dport)
+static __always_inline struct bpf_sock *lookup_udp(struct __sk_buff *skb, struct postern_packet *pkt)
 {
+	if (pkt->family == POSTERN_FAMILY_IPV4)
+		return bpf_sk_lookup_udp(skb, &pkt->tuple, sizeof(pkt->tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+	return bpf_sk_lookup_udp(skb, &pkt->tuple, sizeof(pkt->tuple.ipv6), BPF_F_CURRENT_NETNS, 0);
+}
+
+/* Rewrites the tuple's destination to the service's socket address. */
+static __always_inline void set_destination(struct postern_packet *pkt, struct postern_listener *listener)
+{
+	if (pkt->family == POSTERN_FAMILY_IPV4) {
+		__builtin_memcpy(&pkt->tuple.ipv4.daddr, listener->addr, 4);
+		pkt->tuple.ipv4.dport = listener->port;
+	} else {
+		__builtin_memcpy(pkt->tuple.ipv6.daddr, listener->addr, 16);
+		pkt->tuple.ipv6.dport = listener->port;
+	}
+}
+
+static __always_inline int parse_l4(void *l4, void *data_end, struct postern_packet *pkt, __u8 protocol,
+				    __be16 *sport, __be16 *dport)
+{
+	pkt->protocol = protocol;
+	if (protocol == IPPROTO_UDP) {
+		struct udphdr *udp = l4;
+
+		if ((void *)(udp + 1) > data_end)
+			return PARSE_SHORT;
+		*sport = udp->source;
+		*dport = udp->dest;
+		return PARSE_OK;
+	}
+	struct tcphdr *tcp = l4;
+
 	if ((void *)(tcp + 1) > data_end)
 		return PARSE_SHORT;
 	*sport = tcp->source;
@@ -159,7 +196,7 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct postern
 
 	if ((void *)(ip + 1) > data_end)
 		return PARSE_SHORT;
-	if (ip->version != 4 || ip->protocol != IPPROTO_TCP)
+	if (ip->version != 4 || (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP))
 		return PARSE_PASS;
 	if (ip->frag_off & bpf_htons(0x3fff)) /* MF or a fragment offset: no complete TCP header to steer by */
 		return PARSE_SHORT;
@@ -169,7 +206,7 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct postern
 	pkt->family = POSTERN_FAMILY_IPV4;
 	pkt->tuple.ipv4.saddr = ip->saddr;
 	pkt->tuple.ipv4.daddr = ip->daddr;
-	return parse_tcp(data + ihl, data_end, pkt, &pkt->tuple.ipv4.sport, &pkt->tuple.ipv4.dport);
+	return parse_l4(data + ihl, data_end, pkt, ip->protocol, &pkt->tuple.ipv4.sport, &pkt->tuple.ipv4.dport);
 }
 
 static __always_inline int parse_ipv6(void *data, void *data_end, struct postern_packet *pkt)
@@ -189,7 +226,7 @@ static __always_inline int parse_ipv6(void *data, void *data_end, struct postern
 	for (int i = 0; i < 4; i++) {
 		__u8 *opt = cursor;
 
-		if (next == IPPROTO_TCP)
+		if (next == IPPROTO_TCP || next == IPPROTO_UDP)
 			break;
 		if (next == IPPROTO_FRAGMENT)
 			return PARSE_SHORT;
@@ -200,12 +237,12 @@ static __always_inline int parse_ipv6(void *data, void *data_end, struct postern
 		next = opt[0];
 		cursor = opt + ((__u32)opt[1] + 1) * 8;
 	}
-	if (next != IPPROTO_TCP)
+	if (next != IPPROTO_TCP && next != IPPROTO_UDP)
 		return PARSE_PASS;
 	pkt->family = POSTERN_FAMILY_IPV6;
 	__builtin_memcpy(pkt->tuple.ipv6.saddr, &ip6->saddr, 16);
 	__builtin_memcpy(pkt->tuple.ipv6.daddr, &ip6->daddr, 16);
-	return parse_tcp(cursor, data_end, pkt, &pkt->tuple.ipv6.sport, &pkt->tuple.ipv6.dport);
+	return parse_l4(cursor, data_end, pkt, next, &pkt->tuple.ipv6.sport, &pkt->tuple.ipv6.dport);
 }
 
 static __always_inline int parse(struct __sk_buff *skb, __u32 l2_len, struct postern_packet *pkt)
@@ -259,6 +296,7 @@ static __always_inline int steer(struct __sk_buff *skb, __u32 l2_len)
 
 	key.prefixlen = 32 + 128;
 	key.family = pkt.family;
+	key.protocol = pkt.protocol;
 	if (pkt.family == POSTERN_FAMILY_IPV4) {
 		key.port = pkt.tuple.ipv4.dport;
 		__builtin_memcpy(key.addr, &pkt.tuple.ipv4.daddr, 4);
@@ -270,6 +308,23 @@ static __always_inline int steer(struct __sk_buff *skb, __u32 l2_len)
 	if (!listener)
 		return TC_ACT_UNSPEC;
 	count(POSTERN_CTR_MATCHED);
+
+	if (pkt.protocol == IPPROTO_UDP) {
+		set_destination(&pkt, listener);
+		sk = lookup_udp(skb, &pkt);
+		if (!sk) {
+			count(POSTERN_CTR_NO_LISTENER);
+			goto failed;
+		}
+		err = bpf_sk_assign(skb, sk, 0);
+		bpf_sk_release(sk);
+		if (err != 0) {
+			count(POSTERN_CTR_ASSIGN_ERRORS);
+			goto failed;
+		}
+		count(POSTERN_CTR_ASSIGNED_UDP);
+		goto steered;
+	}
 
 	/* 1. A socket for this very connection: established, request (handshake ACK) or time-wait. */
 	sk = lookup(skb, &pkt);
@@ -288,13 +343,7 @@ static __always_inline int steer(struct __sk_buff *skb, __u32 l2_len)
 	}
 
 	/* 2. The transparent listener: same source, destination rewritten to the listener's address. */
-	if (pkt.family == POSTERN_FAMILY_IPV4) {
-		__builtin_memcpy(&pkt.tuple.ipv4.daddr, listener->addr, 4);
-		pkt.tuple.ipv4.dport = listener->port;
-	} else {
-		__builtin_memcpy(pkt.tuple.ipv6.daddr, listener->addr, 16);
-		pkt.tuple.ipv6.dport = listener->port;
-	}
+	set_destination(&pkt, listener);
 	sk = lookup(skb, &pkt);
 	if (!sk) {
 		count(POSTERN_CTR_NO_LISTENER);

@@ -178,6 +178,32 @@ public final class ConformanceEnvironment implements AutoCloseable {
         }
     }
 
+    /** The tls.mode of the TLS listener of a Gateway that an SNI selects (exact, wildcard, none), or null. */
+    @SuppressWarnings("unchecked")
+    public String tlsMode(String namespace, String name, String sni) {
+        final Map<String, Object> gw = gateways.get(namespace + "/" + name);
+        if (gw == null) {
+            throw new IllegalArgumentException("no Gateway " + namespace + "/" + name);
+        }
+        String best = null;
+        int bestRank = -1;
+        for (Map<String, Object> l : (List<Map<String, Object>>) ((Map<String, Object>) gw.get("spec"))
+                .get("listeners")) {
+            final Object tls = l.get("tls");
+            if (!"TLS".equals(l.get("protocol")) || !(tls instanceof Map<?, ?> t)) {
+                continue;
+            }
+            final String h = l.get("hostname") == null ? null : String.valueOf(l.get("hostname"));
+            final int rank = h == null ? 0 : h.equals(sni) ? 2
+                    : h.startsWith("*.") && sni.endsWith(h.substring(1)) ? 1 : -1;
+            if (rank > bestRank) {
+                bestRank = rank;
+                best = String.valueOf(((Map<?, ?>) t).get("mode") == null ? "Terminate" : t.get("mode"));
+            }
+        }
+        return best;
+    }
+
     /** The address of a Gateway on the port of its first listener, or of the named listener. */
     @SuppressWarnings("unchecked")
     public InetSocketAddress gatewayAddress(String namespace, String name, String listener) {
@@ -263,6 +289,25 @@ public final class ConformanceEnvironment implements AutoCloseable {
                             new EchoServer.Identity(ns, pod, "", "", "3000"), echoed::add,
                             io.netty.handler.ssl.SslContextBuilder.forServer(c.bundle().getKeyPair().getPrivate(),
                                     c.bundle().getCertificatePath()).build()));
+                }
+                if (env.containsKey("TCP_ECHO_SERVER")) {
+                    // echo-basic's tcpserver: plain on TCP_PORT (3000), TLS on TLS_PORT (8443) with the mounted
+                    // certificate, which is the suite's passthrough certificate.
+                    final javax.net.ssl.SSLContext tls = javax.net.ssl.SSLContext.getInstance("TLS");
+                    tls.init(SuiteCertificates.TlsChecks.PASSTHROUGH.bundle().toKeyManagerFactory()
+                            .getKeyManagers(), null, null);
+                    final String svc = env.getOrDefault("SERVICE_NAME", "");
+                    servers.add(TcpEchoServer.start(ip, 3000, null, ns, svc, pod, 3000, 8443));
+                    servers.add(TcpEchoServer.start(ip, 8443, tls, ns, svc, pod, 3000, 8443));
+                }
+                if (env.containsKey("UDP_ECHO_SERVER")) {
+                    final java.util.Set<Integer> ports = new java.util.TreeSet<>(namedPorts.values());
+                    if (ports.isEmpty()) {
+                        ports.add(8080);
+                    }
+                    for (int port : ports) {
+                        servers.add(UdpEchoServer.start(ip, port, ns, env.getOrDefault("SERVICE_NAME", ""), pod));
+                    }
                 }
                 if (env.containsKey("GRPC_ECHO_SERVER")) {
                     servers.add(GrpcEchoServer.start(echoGroup, echoChannel, new InetSocketAddress(ip, 3000),

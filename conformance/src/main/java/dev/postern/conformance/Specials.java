@@ -19,6 +19,255 @@ public final class Specials {
     private Specials() {
     }
 
+    /**
+     * A {@code kind: tls} test: each case is a TLS connection to the Gateway with the case's SNI. With
+     * {@code mode: failure}, tls.MakeTLSConnectionAndExpectEventuallyConnectionRejection: the handshake must end in
+     * EOF or a reset. With backend {@code tcp-backend}, tcp.MakeTCPRequestAndExpectEventuallyValidResponse with TLS:
+     * the welcome line, PING/PONG, IS_TLS (true when the SNI's listener is Passthrough, false for Terminate) and TEST
+     * (namespace, pod prefix, and for Passthrough tls.serverName). Connection errors are retried within
+     * {@code budgetMs}; a wrong answer on an established connection fails at once. HTTPS requests through
+     * passthrough to a TLS echo backend are not replayed yet.
+     */
+    static String tls(ConformanceCase t, ConformanceEnvironment env, long budgetMs) throws Exception {
+        final java.util.List<String> failures = new java.util.ArrayList<>();
+        for (int i = 0; i < t.cases().size(); i++) {
+            final ConformanceCase.Case c = t.cases().get(i);
+            final ConformanceCase.GatewayRef g = t.gateways().get(c.gateway());
+            final java.net.InetSocketAddress addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+            final String sni = String.valueOf(c.request().get("sni"));
+            final String why;
+            if ("failure".equals(c.mode())) {
+                why = tlsRejected(addr, sni, budgetMs);
+            } else if ("tcp-backend".equals(c.backend()) && c.request().get("protocol") == null) {
+                final javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getInstance("TLS");
+                ctx.init(null, new javax.net.ssl.TrustManager[] {SuiteCertificates.TlsChecks.CA.toTrustManager()},
+                        null);
+                why = tcpEcho(addr, sni, ctx, "Passthrough".equals(env.tlsMode(g.namespace(), g.name(), sni)),
+                        c.namespace(), "tcp-backend", budgetMs);
+            } else {
+                why = "HTTPS through TLS passthrough to a TLS echo backend is not replayed yet";
+            }
+            if (why != null) {
+                failures.add("case " + i + " " + c.request() + ": " + why);
+            }
+        }
+        return failures.isEmpty() ? null : String.join("; ", failures);
+    }
+
+    private static javax.net.ssl.SSLSocket dialTls(java.net.InetSocketAddress addr, String sni,
+                                                   javax.net.ssl.SSLContext ctx) throws java.io.IOException {
+        final javax.net.ssl.SSLSocket s = (javax.net.ssl.SSLSocket) ctx.getSocketFactory().createSocket();
+        try {
+            s.connect(addr, 2000);
+            s.setSoTimeout(2000);
+            final javax.net.ssl.SSLParameters p = s.getSSLParameters();
+            p.setServerNames(List.of(new javax.net.ssl.SNIHostName(sni)));
+            p.setProtocols(new String[] {"TLSv1.3", "TLSv1.2"});
+            s.setSSLParameters(p);
+            s.startHandshake();
+            return s;
+        } catch (java.io.IOException | RuntimeException e) {
+            s.close();
+            throw e;
+        }
+    }
+
+    private static String tlsRejected(java.net.InetSocketAddress addr, String sni, long budgetMs) throws Exception {
+        final long deadline = System.currentTimeMillis() + budgetMs;
+        String last = "no attempt";
+        final javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getDefault();
+        do {
+            try (javax.net.ssl.SSLSocket s = dialTls(addr, sni, ctx)) {
+                last = "the handshake succeeded";
+            } catch (java.io.EOFException | java.net.SocketException e) {
+                return null; // EOF or connection reset: rejected
+            } catch (javax.net.ssl.SSLHandshakeException e) {
+                if (e.getCause() instanceof java.io.EOFException || String.valueOf(e.getMessage())
+                        .contains("closed by remote host") || String.valueOf(e.getMessage()).contains("EOF")) {
+                    return null;
+                }
+                last = e.toString();
+            } catch (java.io.IOException e) {
+                last = e.toString();
+            }
+            Thread.sleep(1000);
+        } while (System.currentTimeMillis() < deadline);
+        return "not rejected with EOF or reset: " + last;
+    }
+
+    /**
+     * A {@code kind: tcp} test: each case is tcp.MakeTCPRequestAndExpectEventuallyValidResponse without TLS to the
+     * case's Gateway listener: welcome line, PING/PONG, IS_TLS false, TEST with the namespace and a pod of the
+     * case's backend.
+     */
+    static String tcp(ConformanceCase t, ConformanceEnvironment env, long budgetMs) throws Exception {
+        if (t.name().equals("TCPRouteWeightedRouting")) {
+            // tcp.ExpectAddressBeAvailable, then weight.NewFunctionBasedSender over tcp.EchoSendOnce (TEST -> pod).
+            final ConformanceCase.GatewayRef g = t.gateways().values().iterator().next();
+            final java.net.InetSocketAddress addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+            final String first = tcpEcho(addr, null, null, false, g.namespace(), "tcp-backend", budgetMs);
+            if (first != null) {
+                return first;
+            }
+            return weights(() -> {
+                try (java.net.Socket s = new java.net.Socket()) {
+                    s.connect(addr, 2000);
+                    s.setSoTimeout(5000);
+                    final java.io.BufferedReader in = new java.io.BufferedReader(new java.io.InputStreamReader(
+                            s.getInputStream(), java.nio.charset.StandardCharsets.UTF_8));
+                    if (in.readLine() == null) {
+                        return "!closed before the welcome line";
+                    }
+                    s.getOutputStream().write("TEST\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                    return new com.fasterxml.jackson.databind.ObjectMapper().readTree(in.readLine()).path("pod")
+                            .asText();
+                } catch (java.io.IOException e) {
+                    return "!" + e;
+                }
+            }, Map.of("tcp-backend-v1", 0.7, "tcp-backend-v2", 0.3, "tcp-backend-v3", 0.0));
+        }
+        final java.util.List<String> failures = new java.util.ArrayList<>();
+        for (int i = 0; i < t.cases().size(); i++) {
+            final ConformanceCase.Case c = t.cases().get(i);
+            final ConformanceCase.GatewayRef g = t.gateways().get(c.gateway());
+            final String why = tcpEcho(env.gatewayAddress(g.namespace(), g.name(), g.listener()), null, null, false,
+                    c.namespace(), c.backend(), budgetMs);
+            if (why != null) {
+                failures.add("case " + i + " (" + c.gateway() + "): " + why);
+            }
+        }
+        return failures.isEmpty() ? null : String.join("; ", failures);
+    }
+
+    /**
+     * A {@code kind: udp} test: each case is udp.ExpectEchoResponseFromBackend against the case's Gateway listener:
+     * the probe {@code gateway-api-conformance-udp-echo}, a reply within 2 s whose JSON names the case's backend
+     * Service and namespace; retried every second within {@code budgetMs}.
+     */
+    static String udp(ConformanceCase t, ConformanceEnvironment env, long budgetMs) throws Exception {
+        final java.util.List<String> failures = new java.util.ArrayList<>();
+        final byte[] probe = "gateway-api-conformance-udp-echo".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        if (t.name().equals("UDPRouteWeightedRouting")) {
+            // Each probe from a fresh socket (a new client port, so a new session): the pod that answered.
+            final ConformanceCase.GatewayRef g = t.gateways().values().iterator().next();
+            final java.net.InetSocketAddress addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+            return weights(() -> {
+                try (java.net.DatagramSocket s = new java.net.DatagramSocket()) {
+                    s.connect(addr);
+                    s.setSoTimeout(2000);
+                    s.send(new java.net.DatagramPacket(probe, probe.length));
+                    final java.net.DatagramPacket r = new java.net.DatagramPacket(new byte[1024], 1024);
+                    s.receive(r);
+                    return new com.fasterxml.jackson.databind.ObjectMapper().readTree(new String(r.getData(), 0,
+                            r.getLength(), java.nio.charset.StandardCharsets.UTF_8)).path("pod").asText();
+                } catch (java.io.IOException e) {
+                    return "!" + e;
+                }
+            }, Map.of("udp-backend-v1", 0.7, "udp-backend-v2", 0.3, "udp-backend-v3", 0.0));
+        }
+        for (int i = 0; i < t.cases().size(); i++) {
+            final ConformanceCase.Case c = t.cases().get(i);
+            final ConformanceCase.GatewayRef g = t.gateways().get(c.gateway());
+            final java.net.InetSocketAddress addr = env.gatewayAddress(g.namespace(), g.name(), g.listener());
+            final long deadline = System.currentTimeMillis() + budgetMs;
+            String last = "no attempt";
+            boolean ok = false;
+            do {
+                try (java.net.DatagramSocket s = new java.net.DatagramSocket()) {
+                    s.connect(addr);
+                    s.setSoTimeout(2000);
+                    s.send(new java.net.DatagramPacket(probe, probe.length));
+                    final java.net.DatagramPacket r = new java.net.DatagramPacket(new byte[1024], 1024);
+                    s.receive(r);
+                    final com.fasterxml.jackson.databind.JsonNode j = new com.fasterxml.jackson.databind.ObjectMapper()
+                            .readTree(new String(r.getData(), 0, r.getLength(), java.nio.charset.StandardCharsets.UTF_8));
+                    if (c.backend().equals(j.path("service").asText())
+                            && c.namespace().equals(j.path("namespace").asText())) {
+                        ok = true;
+                    } else {
+                        last = "answer from service " + j.path("service").asText() + " in "
+                                + j.path("namespace").asText();
+                    }
+                } catch (java.io.IOException e) {
+                    last = e.toString();
+                }
+                if (!ok) {
+                    Thread.sleep(1000);
+                }
+            } while (!ok && System.currentTimeMillis() < deadline);
+            if (!ok) {
+                failures.add("case " + i + " (" + c.gateway() + "): " + last);
+            }
+        }
+        return failures.isEmpty() ? null : String.join("; ", failures);
+    }
+
+    /** One echo-basic tcpserver exchange; TLS with {@code sni} when {@code ctx} is not null. */
+    private static String tcpEcho(java.net.InetSocketAddress addr, String sni, javax.net.ssl.SSLContext ctx,
+                                  boolean passthrough, String namespace, String backend, long budgetMs)
+            throws Exception {
+        final long deadline = System.currentTimeMillis() + budgetMs;
+        String last = "no attempt";
+        do {
+            final java.net.Socket s;
+            final java.io.BufferedReader in;
+            final String welcome;
+            try {
+                if (ctx != null) {
+                    s = dialTls(addr, sni, ctx);
+                } else {
+                    s = new java.net.Socket();
+                    s.connect(addr, 2000);
+                    s.setSoTimeout(2000);
+                }
+                in = new java.io.BufferedReader(new java.io.InputStreamReader(s.getInputStream(),
+                        java.nio.charset.StandardCharsets.UTF_8));
+                welcome = in.readLine();
+            } catch (java.io.IOException e) {
+                last = e.toString();
+                Thread.sleep(1000);
+                continue;
+            }
+            if (welcome == null) { // accepted, then closed: no route yet
+                s.close();
+                last = "closed before the welcome line";
+                Thread.sleep(1000);
+                continue;
+            }
+            try (s) {
+                if (!(welcome + "\n").equals(TcpEchoServer.WELCOME)) {
+                    return "welcome line " + welcome;
+                }
+                final java.io.OutputStream out = s.getOutputStream();
+                out.write("PING\nIS_TLS\nTEST\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                out.flush();
+                final String pong = in.readLine();
+                final String isTls = in.readLine();
+                final com.fasterxml.jackson.databind.JsonNode test = new com.fasterxml.jackson.databind.ObjectMapper()
+                        .readTree(in.readLine());
+                if (!"PONG".equals(pong)) {
+                    return "PING answered " + pong;
+                }
+                if (!String.valueOf(passthrough).equals(isTls)) {
+                    return "IS_TLS answered " + isTls + ", expected " + passthrough;
+                }
+                if (!namespace.equals(test.path("namespace").asText())) {
+                    return "TEST namespace " + test.path("namespace").asText();
+                }
+                if (!test.path("pod").asText().startsWith(backend + "-")) {
+                    return "TEST pod " + test.path("pod").asText();
+                }
+                if (ctx != null && passthrough && !sni.equals(test.path("tls").path("serverName").asText())) {
+                    return "TEST tls.serverName " + test.path("tls").path("serverName").asText();
+                }
+                return null;
+            } catch (java.io.IOException e) {
+                return "after connecting: " + e;
+            }
+        } while (System.currentTimeMillis() < deadline);
+        return "no TLS connection within " + budgetMs + " ms: " + last;
+    }
+
     /** Runs a test that needs code; returns null when it passed, else why not. Null result for unknown tests too. */
     @SuppressWarnings("unchecked")
     static String run(ConformanceCase t, ConformanceEnvironment env, CaseRunner runner, ConformanceClient client)

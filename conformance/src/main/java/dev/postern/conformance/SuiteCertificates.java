@@ -162,17 +162,40 @@ public final class SuiteCertificates {
         secret.accept(infra + "/tls-validity-checks-per-port-client-certificate", issuedBy(perPortCa, "client"));
         final Issued checksCa = ca("tls-checks-ca");
         configMap.accept(infra + "/tls-checks-ca-certificate", checksCa);
+        ids.put("ca/" + infra + "/tls-checks-ca-certificate", checksCa);
         secret.accept(infra + "/tls-checks-certificate", issuedBy(checksCa, "abc.example.com", "abc.example.com",
                 "spiffe://abc.example.com/test-identity", "other.example.com"));
         secret.accept(infra + "/tls-checks-client-certificate", issuedBy(checksCa, "client"));
         secret.accept(infra + "/tls-passthrough-checks-certificate", issuedBy(checksCa, "abc.example.com",
-                "abc.example.com"));
+                "abc.example.com", "other.example.com"));
         secret.accept("gateway-conformance-app-backend/tls-passthrough-checks-certificate",
                 issuedBy(checksCa, "abc.example.com", "abc.example.com"));
         secret.accept(infra + "/tls-terminate-checks-certificate", issuedBy(checksCa, "tls.example.com",
                 "tls.example.com"));
         configMap.accept(infra + "/mismatch-ca-certificate", ca("mismatch-ca"));
         return new Suite(y.toString(), java.util.Map.copyOf(ids));
+    }
+
+
+    /**
+     * The suite's TLSRoute checks, from {@link #suite()}: the CA (ConfigMap {@code tls-checks-ca-certificate})
+     * signing the certificate the TCP echo backend serves in Passthrough tests
+     * ({@code tls-passthrough-checks-certificate}) and the one the Gateway serves in Terminate tests
+     * ({@code tls-terminate-checks-certificate}), so that the environment, the backends and the client agree.
+     */
+    public static final class TlsChecks {
+        /** The CA the client trusts. */
+        public static final X509Bundle CA = suite().identity("ca/gateway-conformance-infra/tls-checks-ca-certificate")
+                .bundle();
+        /** The TCP echo backend's certificate (Passthrough). */
+        public static final Issued PASSTHROUGH =
+                suite().identity("gateway-conformance-infra/tls-passthrough-checks-certificate");
+        /** The Gateway's certificate (Terminate). */
+        public static final Issued TERMINATE =
+                suite().identity("gateway-conformance-infra/tls-terminate-checks-certificate");
+
+        private TlsChecks() {
+        }
     }
 
     /** The objects every test needs (suite setup), from {@link #suite()}. */

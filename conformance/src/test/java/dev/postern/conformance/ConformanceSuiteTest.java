@@ -98,10 +98,11 @@ class ConformanceSuiteTest {
     @TestFactory
     Stream<DynamicTest> upstreamTests() throws IOException {
         final Set<String> must = mustPass();
-        // -Dconformance.only=A,B runs just those tests (while working on them); the build runs all.
+        // -Dconformance.only=A,B runs just the tests named, or whose names start with one of them (while working on
+        // them); the build runs all.
         final String only = System.getProperty("conformance.only", "");
-        final Set<String> selected = only.isBlank() ? null : Set.of(only.split(","));
-        return cases().stream().filter(t -> selected == null || selected.contains(t.name()))
+        final List<String> selected = only.isBlank() ? null : List.of(only.split(","));
+        return cases().stream().filter(t -> selected == null || selected.stream().anyMatch(t.name()::startsWith))
                 .map(t -> DynamicTest.dynamicTest(t.name(), () -> {
             final String result = runTest(t, must.contains(t.name()));
             RESULTS.put(t.name(), result);
@@ -112,13 +113,23 @@ class ConformanceSuiteTest {
     }
 
     private static String runTest(ConformanceCase t, boolean required) throws Exception {
-        if (!"http".equals(t.kind()) && !"grpc".equals(t.kind()) && !Specials.handles(t.name())) {
+        if (!"http".equals(t.kind()) && !"grpc".equals(t.kind()) && !"tls".equals(t.kind())
+                && !"tcp".equals(t.kind()) && !"udp".equals(t.kind()) && !Specials.handles(t.name())) {
             return "skipped: kind " + t.kind() + " is not replayed yet";
         }
         env.apply(t.manifests());
         try {
             final CaseRunner runner = new CaseRunner(env, client).withConsistencyMs(required
                     ? CaseRunner.CONSISTENCY_MS : 5_000);
+            if ("tls".equals(t.kind()) || "tcp".equals(t.kind()) || "udp".equals(t.kind())) {
+                final long budget = required ? 30_000 : 10_000;
+                final String why = switch (t.kind()) {
+                    case "tls" -> Specials.tls(t, env, budget);
+                    case "tcp" -> Specials.tcp(t, env, budget);
+                    default -> Specials.udp(t, env, budget);
+                };
+                return why == null ? "passed" : "failed: " + why;
+            }
             if ("grpc".equals(t.kind())) {
                 String why = Specials.grpc(t, env, client);
                 if (why == null && t.name().equals("GRPCRouteWeight")) {

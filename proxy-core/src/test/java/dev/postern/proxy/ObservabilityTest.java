@@ -78,7 +78,7 @@ class ObservabilityTest {
     void formatsEnvoysDefaultLine() {
         final StringBuilder sb = new StringBuilder();
         AccessLog.format(sb, new AccessLog.Entry(0, "GET", "/a?b=1", "HTTP/1.1", 503, "UH", 0, 19, 2, null,
-                "1.2.3.4", "curl/8", "id-1", "h.test", null));
+                "1.2.3.4", "curl/8", "id-1", "h.test", null, null));
         assertEquals("[1970-01-01T00:00:00.000Z] \"GET /a?b=1 HTTP/1.1\" 503 UH 0 19 2 - \"1.2.3.4\" \"curl/8\" "
                 + "\"id-1\" \"h.test\" \"-\"\n", sb.toString());
     }

@@ -67,4 +67,54 @@ class TcpRouteTest {
             t.join();
         }
     }
+
+    @Test
+    void aClientThatDoesNotReadStopsTheBackend(@TempDir Path dir) throws Exception {
+        // A backend that writes as fast as it can; the client reads nothing. The relay must stop reading from the
+        // backend once the client side is full, so the backend's writes block: only socket buffers fill up.
+        final ServerSocket backend = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
+        final java.util.concurrent.atomic.AtomicLong written = new java.util.concurrent.atomic.AtomicLong();
+        final Thread t = Thread.ofVirtual().start(() -> {
+            try (Socket s = backend.accept()) {
+                final byte[] chunk = new byte[64 * 1024];
+                final OutputStream out = s.getOutputStream();
+                while (true) {
+                    out.write(chunk);
+                    written.addAndGet(chunk.length);
+                }
+            } catch (java.io.IOException e) {
+                // the relay closed
+            }
+        });
+        final int port = TestGateway.freePort();
+        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
+                  listeners: [{name: tcp, protocol: TCP, port: %d}]
+                ---
+                apiVersion: gateway.networking.k8s.io/v1alpha2
+                kind: TCPRoute
+                metadata: {name: t, namespace: default}
+                spec:
+                  parentRefs: [{name: gw}]
+                  rules: [{backendRefs: [{name: db, port: 5432}]}]
+                """.formatted(port) + TestGateway.service("db", backend.getLocalPort()).replace("port: 80",
+                "port: 5432"));
+        try (TestGateway gw = TestGateway.startRaw(dir, port); Socket c = new Socket()) {
+            c.setReceiveBufferSize(64 * 1024);
+            c.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+            Thread.sleep(1500);
+            final long first = written.get();
+            Thread.sleep(500);
+            final long second = written.get();
+            assertTrue(first > 0, "the backend's bytes flow");
+            assertEquals(first, second, "the backend is blocked: nothing more written while the client reads nothing");
+            assertTrue(first < 48L << 20, "at most socket buffers and one watermark in flight, got " + first);
+            // Reading resumes the flow.
+            c.getInputStream().readNBytes((int) Math.min(first, 8 << 20));
+            Thread.sleep(300);
+            assertTrue(written.get() > second, "reading resumed the backend");
+        } finally {
+            backend.close();
+            t.join(5000);
+        }
+    }
 }

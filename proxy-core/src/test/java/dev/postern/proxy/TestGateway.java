@@ -96,6 +96,11 @@ final class TestGateway implements AutoCloseable {
         return new TestGateway(dir, port, Bootstrap.defaults().withAdminPort(0));
     }
 
+    /** The same with another bootstrap. */
+    static TestGateway startRaw(Path dir, int port, Bootstrap b) throws Exception {
+        return new TestGateway(dir, port, b);
+    }
+
     static TestGateway start(Path dir, String yaml) throws Exception {
         return start(dir, yaml, Bootstrap.defaults());
     }

@@ -21,7 +21,7 @@ final class BpfMaps {
     static final String PROGRAM_ETH = "postern_tproxy_eth";
     static final String PROGRAM_L3 = "postern_tproxy_l3";
 
-    /** {@code struct postern_service_key}: prefixlen u32, family u8, pad u8, port be16, addr[16]. */
+    /** {@code struct postern_service_key}: prefixlen u32, family u8, protocol u8, port be16, addr[16]. */
     static final int SERVICE_KEY_SIZE = 24;
     /** {@code struct postern_listener}: addr[16], port be16, flags u16. */
     static final int LISTENER_SIZE = 20;
@@ -33,7 +33,7 @@ final class BpfMaps {
 
     static final int FAMILY_IPV4 = 4;
     static final int FAMILY_IPV6 = 6;
-    /** Bits of the key before the address: family, pad and port. */
+    /** Bits of the key before the address: family, protocol and port. */
     static final int KEY_FIXED_BITS = 32;
 
     static final int CFG_ENABLED = 1;
@@ -52,7 +52,7 @@ final class BpfMaps {
         final boolean v4 = address instanceof Inet4Address;
         key.putInt(KEY_FIXED_BITS + service.prefixLength());
         key.put((byte) (v4 ? FAMILY_IPV4 : FAMILY_IPV6));
-        key.put((byte) 0);
+        key.put((byte) service.protocol().number);
         key.order(ByteOrder.BIG_ENDIAN).putShort((short) service.port());
         key.put(address.getAddress());
         return key.array();
@@ -72,7 +72,8 @@ final class BpfMaps {
         final ByteBuffer k = ByteBuffer.wrap(key).order(ByteOrder.LITTLE_ENDIAN);
         final int prefixLength = k.getInt() - KEY_FIXED_BITS;
         final int family = k.get() & 0xff;
-        k.get();
+        final TproxyService.Protocol protocol = (k.get() & 0xff) == TproxyService.Protocol.UDP.number
+                ? TproxyService.Protocol.UDP : TproxyService.Protocol.TCP;
         final int port = k.order(ByteOrder.BIG_ENDIAN).getShort() & 0xffff;
         final int addressLength = family == FAMILY_IPV4 ? 4 : 16;
         final byte[] address = Arrays.copyOfRange(key, 8, 8 + addressLength);
@@ -80,7 +81,7 @@ final class BpfMaps {
         final int listenerPort = ByteBuffer.wrap(value, 16, 2).order(ByteOrder.BIG_ENDIAN).getShort() & 0xffff;
         try {
             return new TproxyService(InetAddress.getByAddress(address), prefixLength, port,
-                    new InetSocketAddress(InetAddress.getByAddress(listenerAddress), listenerPort));
+                    new InetSocketAddress(InetAddress.getByAddress(listenerAddress), listenerPort), protocol);
         } catch (final UnknownHostException e) {
             throw new IllegalStateException("services map holds an address of " + addressLength + " bytes", e);
         }

@@ -5,7 +5,7 @@ package dev.postern.tproxy;
  * survives Postern restarts.
  *
  * @param packetsSeen every packet the program ran on (all protocols)
- * @param matched TCP packets for a configured destination prefix and port
+ * @param matched TCP and UDP packets for a configured destination prefix, protocol and port
  * @param assignedEstablished matched packets given to the connection's own socket (established, handshake or
  *     time-wait)
  * @param assignedListener matched packets given to the transparent listener (new connections)
@@ -14,13 +14,14 @@ package dev.postern.tproxy;
  * @param dropped packets dropped because of {@link FailMode#CLOSED}
  * @param failedOpen packets passed on untouched because of {@link FailMode#OPEN}
  * @param unparsed IPv4/IPv6 packets whose headers could not be read (fragments, truncation); passed untouched
+ * @param assignedUdp matched UDP datagrams given to Postern's UDP socket
  */
 public record TproxyCounters(long packetsSeen, long matched, long assignedEstablished, long assignedListener,
-        long noListener, long assignErrors, long dropped, long failedOpen, long unparsed) {
+        long noListener, long assignErrors, long dropped, long failedOpen, long unparsed, long assignedUdp) {
 
     static TproxyCounters of(final long[] slots) {
         return new TproxyCounters(slots[0], slots[1], slots[2], slots[3], slots[4], slots[5], slots[6], slots[7],
-                slots[8]);
+                slots[8], slots[9]);
     }
 
     /** The difference {@code this - earlier}, for assertions and rates. */
@@ -29,6 +30,6 @@ public record TproxyCounters(long packetsSeen, long matched, long assignedEstabl
         return new TproxyCounters(packetsSeen - earlier.packetsSeen, matched - earlier.matched,
                 assignedEstablished - earlier.assignedEstablished, assignedListener - earlier.assignedListener,
                 noListener - earlier.noListener, assignErrors - earlier.assignErrors, dropped - earlier.dropped,
-                failedOpen - earlier.failedOpen, unparsed - earlier.unparsed);
+                failedOpen - earlier.failedOpen, unparsed - earlier.unparsed, assignedUdp - earlier.assignedUdp);
     }
 }

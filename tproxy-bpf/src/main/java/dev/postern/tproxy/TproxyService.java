@@ -8,8 +8,8 @@ import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 
 /**
- * One steering entry: TCP traffic whose destination is inside {@code address/prefixLength} on {@code port} goes to
- * the transparent {@code listener} on this node.
+ * One steering entry: TCP (or UDP) traffic whose destination is inside {@code address/prefixLength} on {@code port}
+ * goes to the transparent {@code listener} on this node.
  *
  * <p>The address is stored in canonical form: host bits beyond the prefix are cleared, so
  * {@code 198.51.100.7/24} and {@code 198.51.100.0/24} are the same entry. The listener has the same address family
@@ -19,14 +19,38 @@ import java.net.UnknownHostException;
  * @param address the destination prefix's address (a Gateway address, usually a /32 or /128)
  * @param prefixLength 0..32 for IPv4, 0..128 for IPv6
  * @param port the destination port, 1..65535
- * @param listener where the connection is handed: Postern's IP_TRANSPARENT listener
+ * @param listener where the connection is handed: Postern's IP_TRANSPARENT listener (for UDP: the
+ *     IP_TRANSPARENT socket bound to the Gateway's address and port, usually the destination itself)
+ * @param protocol TCP or UDP
  */
-public record TproxyService(InetAddress address, int prefixLength, int port, InetSocketAddress listener) {
+public record TproxyService(InetAddress address, int prefixLength, int port, InetSocketAddress listener,
+                            Protocol protocol) {
+
+    /** The transport protocol of a steering entry; the value is the IP protocol number the BPF map uses. */
+    public enum Protocol {
+        /** Connections, handed to the listener (or to their own socket once accepted). */
+        TCP(6),
+        /** Datagrams, handed to the UDP socket bound to the destination. */
+        UDP(17);
+
+        final int number;
+
+        Protocol(final int number) {
+            this.number = number;
+        }
+    }
+
+    /** A TCP entry. */
+    public TproxyService(final InetAddress address, final int prefixLength, final int port,
+                         final InetSocketAddress listener) {
+        this(address, prefixLength, port, listener, Protocol.TCP);
+    }
 
     /** Validates and canonicalises; see the type's description. */
     public TproxyService {
         requireNonNull(address, "address");
         requireNonNull(listener, "listener");
+        requireNonNull(protocol, "protocol");
         final int maxPrefix = address instanceof Inet4Address ? 32 : 128;
         if (prefixLength < 0 || prefixLength > maxPrefix) {
             throw new IllegalArgumentException("prefix length " + prefixLength + " of " + address.getHostAddress()
@@ -50,10 +74,16 @@ public record TproxyService(InetAddress address, int prefixLength, int port, Ine
         address = network(address, prefixLength);
     }
 
-    /** An entry for exactly one address ({@code /32} or {@code /128}). */
+    /** A TCP entry for exactly one address ({@code /32} or {@code /128}). */
     public static TproxyService of(final InetAddress address, final int port, final InetSocketAddress listener) {
+        return of(Protocol.TCP, address, port, listener);
+    }
+
+    /** An entry for exactly one address ({@code /32} or {@code /128}). */
+    public static TproxyService of(final Protocol protocol, final InetAddress address, final int port,
+                                   final InetSocketAddress listener) {
         requireNonNull(address, "address");
-        return new TproxyService(address, address instanceof Inet4Address ? 32 : 128, port, listener);
+        return new TproxyService(address, address instanceof Inet4Address ? 32 : 128, port, listener, protocol);
     }
 
     /**
@@ -119,7 +149,8 @@ public record TproxyService(InetAddress address, int prefixLength, int port, Ine
     @Override
     public String toString() {
         final String a = address.getHostAddress();
-        return (address instanceof Inet4Address ? a : "[" + a + "]") + "/" + prefixLength + ":" + port + " -> "
+        return (protocol == Protocol.UDP ? "udp " : "") + (address instanceof Inet4Address ? a : "[" + a + "]")
+                + "/" + prefixLength + ":" + port + " -> "
                 + listener.getAddress().getHostAddress() + ":" + listener.getPort();
     }
 }

@@ -138,6 +138,58 @@ class TproxyNamespaceTest {
     }
 
     @Test
+    void udpDatagramToVipReachesTheTransparentUdpSocketAndTheReplyComesFromTheVip(final TestInfo test)
+            throws Exception {
+        final TproxyDataplane dataplane = start(settings(test).build());
+        // Postern's way for UDP: an IP_TRANSPARENT socket bound to the VIP itself, which no interface owns.
+        final InetSocketAddress vip = new InetSocketAddress(InetAddress.ofLiteral(Topology.VIP_V4), 5353);
+        final io.netty.channel.Channel udp = topology.node.call(() -> new io.netty.bootstrap.Bootstrap().group(group)
+                .channel(io.netty.channel.epoll.EpollDatagramChannel.class)
+                .option(io.netty.channel.epoll.EpollChannelOption.IP_TRANSPARENT, true)
+                .handler(new io.netty.channel.SimpleChannelInboundHandler<io.netty.channel.socket.DatagramPacket>() {
+                    @Override
+                    protected void channelRead0(final io.netty.channel.ChannelHandlerContext ctx,
+                                                final io.netty.channel.socket.DatagramPacket p) {
+                        final String text = "udp got " + p.content().toString(java.nio.charset.StandardCharsets.UTF_8)
+                                + " from " + p.sender().getAddress().getHostAddress();
+                        ctx.writeAndFlush(new io.netty.channel.socket.DatagramPacket(io.netty.buffer.Unpooled
+                                .copiedBuffer(text, java.nio.charset.StandardCharsets.UTF_8), p.sender()));
+                    }
+                }).bind(vip).sync().channel());
+        try {
+            topology.node.call(() -> {
+                dataplane.setServices(List.of(TproxyService.of(TproxyService.Protocol.UDP, vip.getAddress(), 5353,
+                        vip)));
+                return null;
+            });
+            final TproxyCounters before = topology.node.call(dataplane::counters);
+
+            final String[] got = topology.client.call(() -> {
+                try (java.net.DatagramSocket s = new java.net.DatagramSocket()) {
+                    s.setSoTimeout(TIMEOUT_MS);
+                    final byte[] ping = "ping".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                    s.send(new java.net.DatagramPacket(ping, ping.length, vip));
+                    final java.net.DatagramPacket r = new java.net.DatagramPacket(new byte[512], 512);
+                    s.receive(r);
+                    return new String[] {new String(r.getData(), 0, r.getLength(),
+                            java.nio.charset.StandardCharsets.UTF_8), r.getSocketAddress().toString()};
+                }
+            });
+
+            assertEquals("udp got ping from " + Topology.CLIENT_V4, got[0]);
+            assertEquals(vip.toString(), got[1]); // the reply's source is the VIP and port
+            final TproxyCounters delta = topology.node.call(dataplane::counters).minus(before);
+            assertEquals(1, delta.assignedUdp(), delta.toString());
+            assertEquals(0, delta.noListener() + delta.assignErrors() + delta.dropped(), delta.toString());
+            assertEquals(Set.of(TproxyService.of(TproxyService.Protocol.UDP, vip.getAddress(), 5353, vip)),
+                    Set.copyOf(topology.node.call(dataplane::services)));
+        } finally {
+            udp.close().syncUninterruptibly();
+            uninstall(dataplane);
+        }
+    }
+
+    @Test
     void portAndPrefixSelectTheListener(final TestInfo test) throws IOException {
         final TproxyDataplane dataplane = start(settings(test).build());
         try {

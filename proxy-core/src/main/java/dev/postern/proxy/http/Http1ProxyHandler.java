@@ -96,6 +96,17 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     private final BindKey bind;
     private final boolean tls;
     private ChannelHandlerContext ctx;
+
+    /** The Gateway address and port of a connection steered by TPROXY, for the access log; null otherwise. */
+    private String originalDestination() {
+        final io.netty.channel.Channel c = ctx.channel() instanceof Http2StreamChannel s ? s.parent() : ctx.channel();
+        final InetSocketAddress a = c.attr(ServerContext.ORIGINAL_DST).get();
+        if (a == null) {
+            return null;
+        }
+        final String h = a.getAddress().getHostAddress();
+        return (h.indexOf(':') >= 0 ? "[" + h + "]" : h) + ":" + a.getPort();
+    }
     private Exchange ex;
     private boolean started;
     /** True from a read() until a message arrives; see {@link #channelReadComplete}. */
@@ -1173,7 +1184,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                         h.get(HttpHeaderNames.USER_AGENT), h.get("x-request-id"),
                         head == null ? null : head.authority(),
                         poolKey == null ? null : poolKey.address().getAddress().getHostAddress() + ":"
-                                + poolKey.address().getPort()));
+                                + poolKey.address().getPort(), originalDestination()));
             }
         }
 

@@ -16,8 +16,11 @@ import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
 
 /**
- * Relays a downstream connection's bytes to one upstream endpoint and back, with backpressure both ways (the next
- * read only after the previous write completed) and the upstream connection on the downstream's event loop.
+ * Relays a downstream connection's bytes to one upstream endpoint and back, with backpressure both ways and the
+ * upstream connection on the downstream's event loop. What one read brings is written to the other side and
+ * flushed at the end of the read; the next read is asked for only while the other side is writable (below its
+ * high-water mark), and a side that becomes writable again resumes reading from its peer. So several buffers can be
+ * in flight per direction, but never more than the write buffer's watermark.
  * Bytes that arrive before the upstream connection is up wait in order. Either side closing closes the other once
  * what it sent is flushed.
  */
@@ -77,13 +80,26 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
             early.add(msg);
             return;
         }
-        up.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
-            if (f.isSuccess()) {
+        up.write(msg, up.voidPromise()); // a failed write reaches Back.exceptionCaught, which closes both
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        if (up != null && up.isActive()) {
+            up.flush();
+            if (up.isWritable()) {
                 ctx.read();
-            } else {
-                ctx.close();
-            }
-        });
+            } // else Back.channelWritabilityChanged asks for the next read
+        }
+    }
+
+    /** The client drained what the backend sent: read more from the backend. */
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (ctx.channel().isWritable() && up != null && up.isActive()) {
+            up.read();
+        }
+        ctx.fireChannelWritabilityChanged();
     }
 
     /** The client half-closed: pass the EOF on once what it sent is written, keep relaying the other way. */
@@ -142,13 +158,23 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
     private final class Back extends ChannelInboundHandlerAdapter {
         @Override
         public void channelRead(ChannelHandlerContext uctx, Object msg) {
-            ctx.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
-                if (f.isSuccess()) {
-                    uctx.read();
-                } else {
-                    uctx.close();
-                }
-            });
+            ctx.write(msg, ctx.voidPromise()); // a failed write reaches exceptionCaught, which closes both
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext uctx) {
+            ctx.flush();
+            if (ctx.channel().isWritable()) {
+                uctx.read();
+            } // else channelWritabilityChanged of the downstream asks for the next read
+        }
+
+        /** The backend drained what the client sent: read more from the client. */
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext uctx) {
+            if (uctx.channel().isWritable()) {
+                ctx.read();
+            }
         }
 
         @Override

@@ -3,7 +3,9 @@ package dev.postern.proxy.l4;
 import dev.postern.config.runtime.Backend;
 import dev.postern.config.runtime.BindKey;
 import dev.postern.config.runtime.Endpoint;
+import dev.postern.config.runtime.ListenerRoutes;
 import dev.postern.config.runtime.PortTable;
+import dev.postern.config.runtime.TlsTable;
 import dev.postern.config.runtime.RouteAction;
 import dev.postern.config.runtime.VirtualHost;
 import dev.postern.proxy.server.ServerContext;
@@ -16,10 +18,12 @@ import java.util.Locale;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * A TLS listener in Passthrough mode: reads the ClientHello's SNI without terminating, picks the TLSRoute for that
- * hostname (exact, then wildcard) from the live table, picks a backend by weight and an endpoint round-robin, and
- * hands the connection, ClientHello included, to a {@link TcpRelayHandler}. No route (or no SNI) closes the
- * connection.
+ * A TLS listener: reads the ClientHello's SNI, picks the TLSRoute for that hostname (exact, then wildcard) from the
+ * live table, a backend by weight and an endpoint at random. When the listener the SNI selects is in Passthrough
+ * mode, the connection, ClientHello included, goes to a {@link TcpRelayHandler} untouched. When it is in Terminate
+ * mode (it has certificates), an {@link io.netty.handler.ssl.SslHandler} with the listener's certificate for the
+ * SNI ends TLS first and the relay carries the decrypted stream to the backend over plain TCP. Both modes can
+ * share a port. No route (or no SNI) closes the connection.
  */
 public final class TlsPassthroughHandler extends AbstractSniHandler<Endpoint> {
     private final ServerContext sc;
@@ -67,8 +71,29 @@ public final class TlsPassthroughHandler extends AbstractSniHandler<Endpoint> {
             ctx.close(); // no route for this SNI: reset, as Envoy does without a matching filter chain
             return;
         }
-        // Replacing this decoder hands its buffered bytes (the ClientHello) to the relay.
-        ctx.pipeline().replace(this, "tcp-relay", new TcpRelayHandler(ep.socketAddress(), sc.transport(),
-                (int) sc.bootstrap().connectTimeout().toMillis()));
+        final TcpRelayHandler relay = new TcpRelayHandler(ep.socketAddress(), sc.transport(),
+                (int) sc.bootstrap().connectTimeout().toMillis());
+        final TlsTable.ListenerCerts terminate = terminating(hostname);
+        if (terminate == null) {
+            // Replacing this decoder hands its buffered bytes (the ClientHello) to the relay.
+            ctx.pipeline().replace(this, "tcp-relay", relay);
+            return;
+        }
+        final io.netty.handler.ssl.SslHandler ssl = sc.serverTls()
+                .context(terminate.select(hostname.toLowerCase(Locale.ROOT))).newHandler(ctx.alloc());
+        ctx.pipeline().addAfter(ctx.name(), "tcp-relay", relay);
+        ctx.pipeline().replace(this, "tls-terminate", ssl); // the buffered ClientHello goes to the SslHandler
+    }
+
+    /** The certificates of the SNI's listener when that listener is in Terminate mode; null for Passthrough. */
+    private TlsTable.ListenerCerts terminating(String hostname) {
+        final PortTable port = sc.config().table().port(bind);
+        if (port == null || port.tls() == null) {
+            return null;
+        }
+        final String host = hostname.toLowerCase(Locale.ROOT);
+        final ListenerRoutes listener = port.listeners().find(host);
+        final TlsTable.ListenerCerts certs = port.tls().listeners().find(host);
+        return listener != null && certs != null && certs.listener().equals(listener.name()) ? certs : null;
     }
 }

@@ -29,7 +29,7 @@ public final class AccessLog implements AutoCloseable {
     public record Entry(long startMillis, String method, String path, String protocol, int status, String flags,
                         long bytesReceived, long bytesSent, long durationMs, String upstreamServiceTime,
                         String xForwardedFor, String userAgent, String requestId, String authority,
-                        String upstreamHost) {
+                        String upstreamHost, String originalDestination) {
     }
 
     private final MpscArrayQueue<Entry> queue = new MpscArrayQueue<>(16384);
@@ -84,7 +84,12 @@ public final class AccessLog implements AutoCloseable {
                 .append(' ').append(dash(e.upstreamServiceTime())).append(" \"").append(dash(e.xForwardedFor()))
                 .append("\" \"").append(dash(e.userAgent())).append("\" \"").append(dash(e.requestId()))
                 .append("\" \"").append(dash(e.authority())).append("\" \"").append(dash(e.upstreamHost()))
-                .append("\"\n");
+                .append('"');
+        if (e.originalDestination() != null) {
+            // Only for connections steered by TPROXY: the Gateway address and port the client connected to.
+            sb.append(" \"").append(e.originalDestination()).append('"');
+        }
+        sb.append('\n');
     }
 
     private static String dash(String s) {

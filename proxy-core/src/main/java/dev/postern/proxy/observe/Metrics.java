@@ -153,6 +153,19 @@ public final class Metrics {
         (noSni ? tlsNoSni : tlsUnknownSni).increment();
     }
 
+    /** Registers a gauge read on each scrape. */
+    public void gauge(String name, Supplier<Number> value) {
+        Gauge.builder(name, value).register(registry);
+    }
+
+    /** Registers one of the BPF program's counters ({@code gateway_tproxy_packets_total{counter=...}}). */
+    public void tproxyCounter(String counter, java.util.function.LongSupplier value) {
+        io.micrometer.core.instrument.FunctionCounter.builder("gateway_tproxy_packets", value,
+                v -> v.getAsLong()).description("Packets the BPF TPROXY program handled, by outcome")
+                .tag("counter", counter).register(registry);
+        strong.add(value); // a function counter holds its object weakly; without this the lambda is collected
+    }
+
     /** Counts a gauge of active downstream connections. */
     public void connectionsGauge(Supplier<Number> active) {
         Gauge.builder("gateway_downstream_connections_active", active).register(registry);

@@ -33,12 +33,18 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
  * @param drainTimeout how long a SIGTERM waits for connections to finish (default 10 s)
  * @param maxRequests the max-requests circuit breaker per cluster (default 1024, Envoy's), shared out over the
  *     event loops; past it requests answer 503 UO
+ * @param tproxy the {@code tproxy} section: Postern's own BPF steering of Gateway addresses (off by default)
+ * @param udpIdleTimeout a UDPRoute session (one per client address and port) ends after this long without a
+ *     datagram either way (default 60 s, Envoy's UDP proxy default)
+ * @param udpMaxSessions the most UDP sessions per listener socket; datagrams that would open one more are
+ *     dropped and counted (default 16384)
  */
 public record Bootstrap(String adminAddress, int adminPort, String controllerName, String defaultBindAddress,
                         int xffNumTrustedHops, List<String> internalCidrs, String transport, int eventLoops,
                         Duration connectTimeout, Duration upstreamIdleTimeout, boolean accessLog,
                         Duration drainTimeout, int maxRequests, Downstream downstream, Http2 http2,
-                        UpstreamPolicy upstreamPolicy, Overload overload) {
+                        UpstreamPolicy upstreamPolicy, Overload overload,
+                        TproxyConfig tproxy, Duration udpIdleTimeout, int udpMaxSessions) {
 
     /**
      * Downstream connection limits and timeouts (issue 9), Envoy's defaults where Envoy has one.
@@ -110,95 +116,111 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
         return new Bootstrap("127.0.0.1", 9901, ConfigPipeline.Settings.DEFAULT_CONTROLLER, "0.0.0.0", 0,
                 List.of("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.1/32", "::1/128"), "auto", 0,
                 Duration.ofSeconds(5), Duration.ofSeconds(60), false, Duration.ofSeconds(10), 1024,
-                Downstream.DEFAULTS, Http2.DEFAULTS, UpstreamPolicy.DEFAULTS, Overload.DEFAULTS);
+                Downstream.DEFAULTS, Http2.DEFAULTS, UpstreamPolicy.DEFAULTS, Overload.DEFAULTS,
+                TproxyConfig.disabled(), Duration.ofSeconds(60), 16384);
     }
 
     /** Returns a copy with another admin port. */
     public Bootstrap withAdminPort(int port) {
         return new Bootstrap(adminAddress, port, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another trusted-hops count. */
     public Bootstrap withTrustedHops(int hops) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, hops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another connect timeout. */
     public Bootstrap withConnectTimeout(Duration d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, d, upstreamIdleTimeout, accessLog, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another number of event loops. */
     public Bootstrap withEventLoops(int n) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, n, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another max-requests circuit breaker. */
     public Bootstrap withMaxRequests(int n) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
-                n, downstream, http2, upstreamPolicy, overload);
+                n, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with access logging on or off. */
     public Bootstrap withAccessLog(boolean on) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, on, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with other downstream limits. */
     public Bootstrap withDownstream(Downstream d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
-                maxRequests, d, http2, upstreamPolicy, overload);
+                maxRequests, d, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with other HTTP/2 limits. */
     public Bootstrap withHttp2(Http2 h) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
-                maxRequests, downstream, h, upstreamPolicy, overload);
+                maxRequests, downstream, h, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another upstream policy. */
     public Bootstrap withUpstreamPolicy(UpstreamPolicy u) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
-                maxRequests, downstream, http2, u, overload);
+                maxRequests, downstream, http2, u, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with other overload thresholds. */
     public Bootstrap withOverload(Overload o) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, o);
+                maxRequests, downstream, http2, upstreamPolicy, o, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another idle timeout for pooled upstream connections. */
     public Bootstrap withUpstreamIdleTimeout(Duration d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, d, accessLog, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another transport (auto, epoll, io_uring, nio). */
     public Bootstrap withTransport(String t) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, t, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
+    }
+
+    /** Returns a copy with another {@code tproxy} section. */
+    public Bootstrap withTproxy(TproxyConfig t) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                maxRequests, downstream, http2, upstreamPolicy, overload, t, udpIdleTimeout, udpMaxSessions);
+    }
+
+    /** Returns a copy with other UDP session limits. */
+    public Bootstrap withUdp(Duration idle, int maxSessions) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, idle, maxSessions);
     }
 
     private static final Set<String> KEYS = Set.of("admin", "controllerName", "defaultBindAddress", "clientAddress",
-            "transport", "eventLoops", "upstream", "accessLog", "drainTimeout", "downstream", "http2", "overload");
+            "transport", "eventLoops", "upstream", "accessLog", "drainTimeout", "downstream", "http2", "overload",
+            "tproxy", "udp");
 
     /**
      * Reads a bootstrap file (SnakeYAML safe loading); absent fields keep their defaults.
@@ -235,6 +257,7 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
         final Map<?, ?> admin = map(file, m, "admin");
         final Map<?, ?> ca = map(file, m, "clientAddress");
         final Map<?, ?> up = map(file, m, "upstream");
+        final Map<?, ?> udp = map(file, m, "udp");
         final List<String> cidrs = ca.containsKey("internalCidrs")
                 ? ((List<?>) ca.get("internalCidrs")).stream().map(String::valueOf).toList() : d.internalCidrs();
         final String transport = str(m, "transport", d.transport());
@@ -252,7 +275,11 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 duration(file, m, "drainTimeout", "drainTimeout", d.drainTimeout()),
                 integer(file, up, "upstream.maxRequests", "maxRequests", d.maxRequests()),
                 downstream(file, map(file, m, "downstream")), http2(file, map(file, m, "http2")),
-                upstreamPolicy(file, up), overload(file, map(file, m, "overload")));
+                upstreamPolicy(file, up), overload(file, map(file, m, "overload")),
+                TproxyConfig.read(file, map(file, m, "tproxy")),
+                duration(file, udp, "udp.idleTimeout", "idleTimeout", d.udpIdleTimeout()),
+                positive(file, integer(file, udp, "udp.maxSessions", "maxSessions", d.udpMaxSessions()),
+                        "udp.maxSessions"));
     }
 
     private static Downstream downstream(Path file, Map<?, ?> m) {
@@ -344,6 +371,13 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                         + new java.util.TreeSet<>(keys));
             }
         }
+    }
+
+    private static int positive(Path file, int v, String path) {
+        if (v < 1) {
+            throw new IllegalArgumentException(file + ": " + path + ": must be at least 1, got " + v);
+        }
+        return v;
     }
 
     private static int positive(Path file, String path, int v) {

@@ -12,6 +12,8 @@ import dev.postern.proxy.http.ForwardedHeaderPolicy;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
@@ -26,6 +28,13 @@ import java.net.NetworkInterface;
 import java.net.SocketException;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.concurrent.atomic.LongAdder;
+import dev.postern.tproxy.TproxyCounters;
+import dev.postern.tproxy.TproxyDataplane;
+import dev.postern.tproxy.TproxyException;
+import dev.postern.tproxy.TproxyService;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -56,6 +65,16 @@ public final class PosternServer implements AutoCloseable {
     private final Map<BindKey, Channel> bound = new ConcurrentHashMap<>();
     private final Set<BindKey> failed = ConcurrentHashMap.newKeySet();
     private final Channel admin;
+    /** The BPF steering, or null without TPROXY. */
+    private final TproxyDataplane tproxy;
+    /** Why TPROXY is off although the bootstrap enables it, or null. */
+    private final String tproxyProblem;
+    /** The transparent TCP listeners (IPv4, and IPv6 where the node has it) under TPROXY. */
+    private final List<Channel> transparent = new ArrayList<>();
+    /** Steered TCP destinations (Gateway address and port) to the pipeline of their listener; swapped on publish. */
+    private volatile Map<InetSocketAddress, ChannelHandler> steered = Map.of();
+    private final LongAdder unknownDestination = new LongAdder();
+    private final LongAdder udpDropped = new LongAdder();
     private volatile boolean draining;
     private volatile boolean healthFailed;
 
@@ -81,6 +100,40 @@ public final class PosternServer implements AutoCloseable {
         this.context = new ServerContext(config, policy, bootstrap, transport);
         this.health = new dev.postern.proxy.upstream.HealthChecker(workerGroup.next(), transport);
         context.healthChecker(health);
+        final TproxyConfig tc = bootstrap.tproxy();
+        TproxyDataplane dp = null;
+        String problem = null;
+        if (tc.enabled()) {
+            try {
+                if (!"epoll".equals(transport.name())) {
+                    throw new TproxyException("TPROXY needs the epoll transport (IP_TRANSPARENT), not "
+                            + transport.name() + " (" + transport.reason() + ")");
+                }
+                dp = TproxyDataplane.start(tc.settings());
+                bindTransparent(tc);
+                LOG.info("tproxy: steering Gateway addresses on {} to {} (fail {})", tc.interfaces(),
+                        transparent.stream().map(Channel::localAddress).toList(), tc.failMode());
+            } catch (TproxyException | IllegalStateException e) {
+                for (Channel c : transparent) {
+                    c.close().awaitUninterruptibly();
+                }
+                transparent.clear();
+                if (dp != null) {
+                    dp.close();
+                    dp = null;
+                }
+                problem = e.getMessage();
+                if (tc.required()) {
+                    workerGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+                    bossGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+                    throw new IllegalStateException("tproxy.required is set and TPROXY cannot run: " + problem, e);
+                }
+                LOG.error("tproxy: disabled, Gateways are bound as without TPROXY: {}", problem);
+            }
+        }
+        this.tproxy = dp;
+        this.tproxyProblem = problem;
+        registerMetrics();
         this.admin = new ServerBootstrap().group(bossGroup, workerGroup).channel(transport.serverChannel())
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
@@ -106,6 +159,97 @@ public final class PosternServer implements AutoCloseable {
         s.sync(config.table());
         config.onPublish(snap -> s.sync(snap.table()));
         return s;
+    }
+
+    /** The transparent TCP listeners: one IPv4, one IPv6 (skipped with a warning where IPv6 cannot bind). */
+    private void bindTransparent(TproxyConfig tc) {
+        final ChannelInitializer<Channel> dispatch = new ChannelInitializer<>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                // The original destination is the accepted socket's own address (sk_assign keeps it).
+                final ChannelHandler h = steered.get((InetSocketAddress) ch.localAddress());
+                if (h == null) {
+                    unknownDestination.increment();
+                    ch.close();
+                    return;
+                }
+                ch.attr(ServerContext.ORIGINAL_DST).set((InetSocketAddress) ch.localAddress());
+                ch.pipeline().addLast(h);
+            }
+        };
+        int port = tc.listenPort();
+        for (String a : List.of(tc.listenAddress(), tc.listenAddress6())) {
+            final ChannelFuture f = new ServerBootstrap().group(bossGroup, workerGroup)
+                    .channel(transport.serverChannel())
+                    .option(ChannelOption.SO_BACKLOG, 4096)
+                    .option(ChannelOption.SO_REUSEADDR, true)
+                    .option(EpollChannelOption.IP_TRANSPARENT, true)
+                    .childOption(ChannelOption.AUTO_READ, false)
+                    .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childHandler(dispatch)
+                    .bind(new InetSocketAddress(InetAddress.ofLiteral(a), port));
+            f.awaitUninterruptibly(10, TimeUnit.SECONDS);
+            if (!f.isSuccess()) {
+                final String why = "cannot bind the transparent listener " + a + ":" + port + ": "
+                        + (f.cause() == null ? "timeout" : f.cause().toString());
+                if (transparent.isEmpty()) {
+                    throw new IllegalStateException(why);
+                }
+                LOG.warn("tproxy: {}; IPv6 Gateway addresses are not steered", why);
+                continue;
+            }
+            transparent.add(f.channel());
+            port = ((InetSocketAddress) f.channel().localAddress()).getPort();
+        }
+    }
+
+    private void registerMetrics() {
+        final var m = context.metrics();
+        m.gauge("gateway_udp_datagrams_dropped", udpDropped::sum);
+        if (tproxy == null) {
+            return;
+        }
+        m.gauge("gateway_tproxy_unknown_destination", unknownDestination::sum);
+        final TproxyCountersCache cache = new TproxyCountersCache(tproxy);
+        m.tproxyCounter("seen", () -> cache.get().packetsSeen());
+        m.tproxyCounter("matched", () -> cache.get().matched());
+        m.tproxyCounter("assigned_established", () -> cache.get().assignedEstablished());
+        m.tproxyCounter("assigned_listener", () -> cache.get().assignedListener());
+        m.tproxyCounter("assigned_udp", () -> cache.get().assignedUdp());
+        m.tproxyCounter("no_listener", () -> cache.get().noListener());
+        m.tproxyCounter("assign_errors", () -> cache.get().assignErrors());
+        m.tproxyCounter("dropped", () -> cache.get().dropped());
+        m.tproxyCounter("failed_open", () -> cache.get().failedOpen());
+        m.tproxyCounter("unparsed", () -> cache.get().unparsed());
+    }
+
+    /** One read of the BPF counters map serves every meter of a scrape. */
+    private static final class TproxyCountersCache {
+        private final TproxyDataplane dp;
+        private TproxyCounters last;
+        private long at;
+
+        TproxyCountersCache(TproxyDataplane dp) {
+            this.dp = dp;
+        }
+
+        synchronized TproxyCounters get() {
+            final long now = System.nanoTime();
+            if (last == null || now - at > 500_000_000L) {
+                try {
+                    last = dp.counters();
+                } catch (RuntimeException e) {
+                    LOG.warn("tproxy: reading the BPF counters failed: {}", e.toString());
+                    last = last == null ? new TproxyCounters(0, 0, 0, 0, 0, 0, 0, 0, 0, 0) : last;
+                }
+                at = now;
+            }
+            return last;
+        }
+    }
+
+    private static boolean wildcard(String address) {
+        return InetAddress.ofLiteral(address).isAnyLocalAddress();
     }
 
     /** Every backend TLS setting the table uses (routes and mirrors), so unused client contexts can go. */
@@ -161,7 +305,43 @@ public final class PosternServer implements AutoCloseable {
         }
         context.serverTls().retain(certs, validations);
         context.clientTls().retain(upstreamTls(table));
-        final Set<BindKey> want = new HashSet<>(table.ports().keySet());
+        // Under TPROXY, a Gateway address (not the wildcard) is served through BPF: TCP-based listeners by the
+        // transparent listener, chosen per connection by its original destination; UDP by a transparent socket
+        // bound to the address itself, so that replies leave from it.
+        final Set<BindKey> want = new HashSet<>();
+        final Map<InetSocketAddress, ChannelHandler> steer = new HashMap<>();
+        final List<TproxyService> services = new ArrayList<>();
+        for (var e : table.ports().entrySet()) {
+            final BindKey k = e.getKey();
+            final String protocol = e.getValue().protocol();
+            if (tproxy == null || wildcard(k.address())) {
+                want.add(k);
+                continue;
+            }
+            final InetAddress a = InetAddress.ofLiteral(k.address());
+            if ("UDP".equals(protocol)) {
+                want.add(k);
+                services.add(TproxyService.of(TproxyService.Protocol.UDP, a, k.port(),
+                        new InetSocketAddress(a, k.port())));
+                continue;
+            }
+            final InetSocketAddress listener = transparentFor(a);
+            if (listener == null) {
+                LOG.warn("tproxy: no transparent listener of the family of {}; it is not served", k);
+                continue;
+            }
+            steer.put(new InetSocketAddress(a, k.port()), initializer(k, protocol));
+            services.add(TproxyService.of(a, k.port(), listener));
+        }
+        steered = Map.copyOf(steer);
+        if (tproxy != null) {
+            try {
+                tproxy.setServices(services);
+                LOG.info("tproxy: {} destinations steered", services.size());
+            } catch (RuntimeException e) {
+                LOG.error("tproxy: updating the steered destinations failed: {}", e.toString());
+            }
+        }
         for (Map.Entry<BindKey, Channel> e : bound.entrySet()) {
             if (!want.contains(e.getKey())) {
                 LOG.info("closing listener {}", e.getKey());
@@ -174,8 +354,10 @@ public final class PosternServer implements AutoCloseable {
             if (bound.containsKey(k)) {
                 continue;
             }
-            final ChannelFuture f = listenerBootstrap(k, table.port(k).protocol()).bind(new InetSocketAddress(InetAddress.ofLiteral(
-                    k.address()), k.port()));
+            final String protocol = table.port(k).protocol();
+            final ChannelFuture f = ("UDP".equals(protocol) ? udpBootstrap(k, tproxy != null && !wildcard(k.address()))
+                    : listenerBootstrap(k, protocol)).bind(new InetSocketAddress(InetAddress.ofLiteral(k.address()),
+                    k.port()));
             f.awaitUninterruptibly(10, TimeUnit.SECONDS);
             if (f.isSuccess()) {
                 bound.put(k, f.channel());
@@ -188,14 +370,43 @@ public final class PosternServer implements AutoCloseable {
         }
     }
 
+    private InetSocketAddress transparentFor(InetAddress a) {
+        for (Channel c : transparent) {
+            final InetSocketAddress l = (InetSocketAddress) c.localAddress();
+            if ((l.getAddress() instanceof Inet4Address) == (a instanceof Inet4Address)) {
+                return l;
+            }
+        }
+        return null;
+    }
+
+    /** A UDP listener socket; under TPROXY bound to the Gateway address with IP_TRANSPARENT. */
+    private io.netty.bootstrap.Bootstrap udpBootstrap(BindKey key, boolean transparentBind) {
+        final io.netty.bootstrap.Bootstrap b = new io.netty.bootstrap.Bootstrap().group(workerGroup)
+                .channel(transport.datagramChannel())
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .option(ChannelOption.RCVBUF_ALLOCATOR, dev.postern.proxy.l4.UdpProxyHandler.DATAGRAM_BUFFERS)
+                .handler(new dev.postern.proxy.l4.UdpProxyHandler(context, key, udpDropped));
+        if (transparentBind) {
+            b.option(EpollChannelOption.IP_TRANSPARENT, true);
+        }
+        return b;
+    }
+
     private ServerBootstrap listenerBootstrap(BindKey key, String protocol) {
-        final java.util.concurrent.atomic.AtomicInteger count = new java.util.concurrent.atomic.AtomicInteger();
         return new ServerBootstrap().group(bossGroup, workerGroup).channel(transport.serverChannel())
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler("TCP".equals(protocol) ? new ChannelInitializer<Channel>() {
+                .childHandler(initializer(key, protocol));
+    }
+
+    /** The pipeline of a connection to a listener of {@code protocol} on {@code key}; shareable. */
+    private ChannelInitializer<Channel> initializer(BindKey key, String protocol) {
+        // The listener's connection count, for its connection limit.
+        final java.util.concurrent.atomic.AtomicInteger count = new java.util.concurrent.atomic.AtomicInteger();
+        return "TCP".equals(protocol) ? new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
                         if (!context.admit(ch, count)) {
@@ -212,7 +423,7 @@ public final class PosternServer implements AutoCloseable {
                         ch.config().setAutoRead(true); // read the ClientHello; the relay turns it off
                         ch.pipeline().addLast(new dev.postern.proxy.l4.TlsPassthroughHandler(context, key));
                     }
-                } : new HttpListenerInitializer(context, key, "HTTPS".equals(protocol), count));
+                } : new HttpListenerInitializer(context, key, "HTTPS".equals(protocol), count);
     }
 
     /** Envoy appends its own local address (the host's first non-loopback IP) for loopback peers. */
@@ -281,6 +492,9 @@ public final class PosternServer implements AutoCloseable {
             c.close().awaitUninterruptibly();
         }
         bound.clear();
+        for (Channel c : transparent) {
+            c.close().awaitUninterruptibly();
+        }
         for (Channel c : context.connections()) {
             if (c.pipeline().get(io.netty.handler.codec.http2.Http2FrameCodec.class) != null) {
                 c.close(); // Http2ConnectionHandler: GOAWAY, then close when the active streams are done
@@ -296,9 +510,39 @@ public final class PosternServer implements AutoCloseable {
         return done;
     }
 
+    /** The BPF steering, or null without TPROXY. */
+    public TproxyDataplane tproxy() {
+        return tproxy;
+    }
+
+    /** Why TPROXY is off although the bootstrap enables it, or null. */
+    public String tproxyProblem() {
+        return tproxyProblem;
+    }
+
+    /** The transparent TCP listeners' addresses (empty without TPROXY). */
+    public List<InetSocketAddress> transparentAddresses() {
+        return transparent.stream().map(c -> (InetSocketAddress) c.localAddress()).toList();
+    }
+
+    /**
+     * Stops: closes the listeners and the admin socket, then the event loops. Under TPROXY the BPF program stays
+     * attached (pinned), failing closed until the next Postern takes over; only this process's handles are
+     * released (see docs/tproxy.md).
+     */
     @Override
     public void close() {
         draining = true;
+        for (Channel c : transparent) {
+            c.close().awaitUninterruptibly();
+        }
+        if (tproxy != null) {
+            try {
+                tproxy.close();
+            } catch (RuntimeException e) {
+                LOG.warn("tproxy: close: {}", e.toString());
+            }
+        }
         for (Channel c : bound.values()) {
             c.close().awaitUninterruptibly();
         }

@@ -39,6 +39,10 @@ public final class ServerContext {
     private final java.util.concurrent.atomic.AtomicInteger downstreamConnections =
             new java.util.concurrent.atomic.AtomicInteger();
 
+    /** On a connection steered by TPROXY: its original destination, the Gateway address and port. */
+    public static final io.netty.util.AttributeKey<java.net.InetSocketAddress> ORIGINAL_DST =
+            io.netty.util.AttributeKey.valueOf("postern.originalDst");
+
     /** Sent through every connection's pipeline when the server starts draining. */
     public static final Object DRAIN = new Object() {
         @Override

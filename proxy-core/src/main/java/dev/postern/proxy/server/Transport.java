@@ -5,6 +5,10 @@ import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollDatagramChannel;
+import io.netty.channel.socket.DatagramChannel;
+import io.netty.channel.socket.nio.NioDatagramChannel;
+import io.netty.channel.uring.IoUringDatagramChannel;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
@@ -27,7 +31,8 @@ import java.util.concurrent.ThreadFactory;
  * @param reason why this transport was chosen
  */
 public record Transport(String name, String reason, IoHandlerFactory ioHandlerFactory,
-                        Class<? extends ServerChannel> serverChannel, Class<? extends SocketChannel> socketChannel) {
+                        Class<? extends ServerChannel> serverChannel, Class<? extends SocketChannel> socketChannel,
+                        Class<? extends DatagramChannel> datagramChannel) {
 
     /** Chooses a transport for a bootstrap value: auto, epoll, io_uring or nio. */
     public static Transport choose(String wanted) {
@@ -43,19 +48,19 @@ public record Transport(String name, String reason, IoHandlerFactory ioHandlerFa
     private static Transport epollOrNio(String why) {
         if (Epoll.isAvailable()) {
             return new Transport("epoll", why, EpollIoHandler.newFactory(), EpollServerSocketChannel.class,
-                    EpollSocketChannel.class);
+                    EpollSocketChannel.class, EpollDatagramChannel.class);
         }
         return nio(why + "; epoll unavailable: " + Epoll.unavailabilityCause());
     }
 
     private static Transport ioUring(String why) {
         return new Transport("io_uring", why, IoUringIoHandler.newFactory(), IoUringServerSocketChannel.class,
-                IoUringSocketChannel.class);
+                IoUringSocketChannel.class, IoUringDatagramChannel.class);
     }
 
     private static Transport nio(String why) {
         return new Transport("nio", why, NioIoHandler.newFactory(), NioServerSocketChannel.class,
-                NioSocketChannel.class);
+                NioSocketChannel.class, NioDatagramChannel.class);
     }
 
     /** Creates an event loop group of this transport. */

@@ -187,7 +187,7 @@ public final class GatewayTranslator {
             translateRoute(grpcRouteIn(r));
         }
         for (L4Route r : in.l4Routes()) {
-            if ("TLSRoute".equals(r.kind()) || "TCPRoute".equals(r.kind())) {
+            if ("TLSRoute".equals(r.kind()) || "TCPRoute".equals(r.kind()) || "UDPRoute".equals(r.kind())) {
                 translateRoute(tlsRouteIn(r));
             }
         }
@@ -215,7 +215,7 @@ public final class GatewayTranslator {
     // ---------------------------------------------------------------------------------------------------------
     // Gateways
 
-    private static final Set<String> SERVED_PROTOCOLS = Set.of("HTTP", "HTTPS", "TLS", "TCP");
+    private static final Set<String> SERVED_PROTOCOLS = Set.of("HTTP", "HTTPS", "TLS", "TCP", "UDP");
 
     /** The route kinds a listener protocol can carry. */
     private static List<String> routeKinds(String protocol) {
@@ -223,6 +223,7 @@ public final class GatewayTranslator {
             case "HTTP", "HTTPS" -> List.of("HTTPRoute", "GRPCRoute");
             case "TLS" -> List.of("TLSRoute");
             case "TCP" -> List.of("TCPRoute");
+            case "UDP" -> List.of("UDPRoute");
             default -> List.of();
         };
     }
@@ -274,16 +275,17 @@ public final class GatewayTranslator {
                 s.accepted = false;
                 s.conditions.add(Condition.no("Accepted", "UnsupportedProtocol",
                         "protocol " + l.protocol() + " is not supported", g));
-            } else if ("TLS".equals(l.protocol()) && (l.tls() == null || !"Passthrough".equals(l.tls().mode()))) {
-                warn(gw, field + ".tls.mode", "UnsupportedValue", "TLS listeners are served in Passthrough mode "
-                        + "only by this version of Postern; the listener is not programmed");
+            } else if ("TLS".equals(l.protocol()) && l.tls() == null) {
+                warn(gw, field + ".tls", "UnsupportedValue", "a TLS listener needs tls (mode Passthrough, or "
+                        + "Terminate with certificateRefs); the listener is not programmed");
                 supportedKinds(gw, field, s, g);
                 s.programmed = false;
-                s.conditions.add(Condition.no("Accepted", "UnsupportedValue",
-                        "TLS mode Terminate on a TLS listener is not supported yet", g));
+                s.conditions.add(Condition.no("Accepted", "UnsupportedValue", "a TLS listener needs tls", g));
             } else {
                 supportedKinds(gw, field, s, g);
-                if ("HTTPS".equals(l.protocol())) {
+                if ("HTTPS".equals(l.protocol())
+                        || ("TLS".equals(l.protocol()) && "Terminate".equals(l.tls().mode()))) {
+                    // TLS Terminate: Postern ends TLS with these certificates and sends the plain stream on (TCP).
                     resolveCertificates(gw, field, s, g);
                     applyFrontendValidation(gw, s, g, frontendByPort.computeIfAbsent(l.port(),
                             port -> frontendValidation(gw, port)));
@@ -349,8 +351,8 @@ public final class GatewayTranslator {
     private void resolveCertificates(Gateway gw, String field, LState s, long g) {
         final Gateway.TLSConfig tls = s.l.tls();
         if (tls == null || !"Terminate".equals(tls.mode())) {
-            final String why = tls == null ? "an HTTPS listener needs tls.certificateRefs"
-                    : "tls.mode " + tls.mode() + " is not valid on an HTTPS listener";
+            final String why = tls == null ? "an " + s.l.protocol() + " listener needs tls.certificateRefs"
+                    : "tls.mode " + tls.mode() + " is not valid on an " + s.l.protocol() + " listener";
             warn(gw, field + ".tls", "InvalidCertificateRef", why);
             s.conditions.add(Condition.no("ResolvedRefs", "InvalidCertificateRef", why, g));
             s.programmed = false;
@@ -405,7 +407,7 @@ public final class GatewayTranslator {
         }
         if (tls.certificateRefs().isEmpty()) {
             reason = "InvalidCertificateRef";
-            message = "an HTTPS listener needs at least one certificateRef";
+            message = "an " + s.l.protocol() + " listener in Terminate mode needs at least one certificateRef";
         }
         if (reason != null) {
             s.conditions.add(Condition.no("ResolvedRefs", reason, message, g));
@@ -839,7 +841,7 @@ public final class GatewayTranslator {
     }
 
     /**
-     * A TLSRoute or TCPRoute: one catch-all match per rule (a TLSRoute is found by SNI hostname, a TCPRoute has
+     * A TLSRoute, TCPRoute or UDPRoute: one catch-all match per rule (a TLSRoute is found by SNI hostname, a TCPRoute has
      * none); the backends get the raw stream.
      */
     private RouteIn tlsRouteIn(L4Route r) {

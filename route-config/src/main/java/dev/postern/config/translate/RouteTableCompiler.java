@@ -98,7 +98,10 @@ public final class RouteTableCompiler {
                         virtualHosts(listenerName, routes, compiled)));
             }
             TlsTable tls = null;
-            if ("HTTPS".equals(protocols.get(e.getKey())) && first != null) {
+            // HTTPS, and TLS ports with Terminate listeners (Passthrough listeners on the same port have no
+            // certificates, so an SNI that reaches one of them finds no entry of its own here).
+            if (("HTTPS".equals(protocols.get(e.getKey())) || "TLS".equals(protocols.get(e.getKey())))
+                    && first != null) {
                 tls = new TlsTable(HostIndex.of(certs), certs.getOrDefault("*", first));
             }
             ports.put(e.getKey(), new PortTable(e.getKey(), protocols.get(e.getKey()), HostIndex.of(byHost), tls));
