@@ -98,6 +98,7 @@ public final class PosternServer implements AutoCloseable {
         final ForwardedHeaderPolicy policy = new ForwardedHeaderPolicy(bootstrap.xffNumTrustedHops(),
                 CidrSet.parse(bootstrap.internalCidrs()), localAddress());
         this.context = new ServerContext(config, policy, bootstrap, transport);
+        migrateRequestsOnClose();
         this.health = new dev.postern.proxy.upstream.HealthChecker(workerGroup.next(), transport);
         context.healthChecker(health);
         final TproxyConfig tc = bootstrap.tproxy();
@@ -394,7 +395,16 @@ public final class PosternServer implements AutoCloseable {
     }
 
     private ServerBootstrap listenerBootstrap(BindKey key, String protocol) {
-        return new ServerBootstrap().group(bossGroup, workerGroup).channel(transport.serverChannel())
+        final ServerBootstrap b = new ServerBootstrap().group(bossGroup, workerGroup)
+                .channel(transport.serverChannel());
+        // SO_REUSEPORT: a new Postern binds the same sockets while the old one still serves, then the old one
+        // drains (restart without refused connections; tcp_migrate_req hands its queued connections over).
+        if ("epoll".equals(transport.name())) {
+            b.option(EpollChannelOption.SO_REUSEPORT, true);
+        } else if ("io_uring".equals(transport.name())) {
+            b.option(io.netty.channel.uring.IoUringChannelOption.SO_REUSEPORT, true);
+        }
+        return b
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.AUTO_READ, false)
@@ -424,6 +434,25 @@ public final class PosternServer implements AutoCloseable {
                         ch.pipeline().addLast(new dev.postern.proxy.l4.TlsPassthroughHandler(context, key));
                     }
                 } : new HttpListenerInitializer(context, key, "HTTPS".equals(protocol), count);
+    }
+
+    /**
+     * Turns on {@code net.ipv4.tcp_migrate_req} in this network namespace when it is off and writable (root or
+     * CAP_NET_ADMIN): when a draining Postern closes a listening socket, the connections still in its accept
+     * queue move to the new Postern's socket of the same SO_REUSEPORT group instead of being reset.
+     */
+    private static void migrateRequestsOnClose() {
+        final java.nio.file.Path p = java.nio.file.Path.of("/proc/sys/net/ipv4/tcp_migrate_req");
+        try {
+            if (java.nio.file.Files.readString(p).trim().equals("1")) {
+                return;
+            }
+            java.nio.file.Files.writeString(p, "1");
+            LOG.info("net.ipv4.tcp_migrate_req set to 1: a restart hands queued connections to the new process");
+        } catch (java.io.IOException | SecurityException e) {
+            LOG.warn("net.ipv4.tcp_migrate_req is off and cannot be set ({}); during a restart, connections queued "
+                    + "on the old process's sockets may be reset", e.toString());
+        }
     }
 
     /** Envoy appends its own local address (the host's first non-loopback IP) for loopback peers. */
