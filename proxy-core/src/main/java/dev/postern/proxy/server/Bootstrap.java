@@ -29,7 +29,9 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
  * @param eventLoops the number of event loops; 0 means one per core
  * @param connectTimeout the upstream connect timeout (default 5 s, Envoy's)
  * @param upstreamIdleTimeout how long an idle pooled upstream connection is kept (default 60 s)
- * @param accessLog whether to write access log lines to stdout
+ * @param accessLog whether to write access log lines
+ * @param accessLogFormat {@code envoy} (Envoy's default line) or {@code json} (one object per line)
+ * @param accessLogPath the file lines are appended to; empty for stdout
  * @param drainTimeout how long a SIGTERM waits for connections to finish (default 10 s)
  * @param maxRequests the max-requests circuit breaker per cluster (default 1024, Envoy's), shared out over the
  *     event loops; past it requests answer 503 UO
@@ -42,7 +44,7 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
 public record Bootstrap(String adminAddress, int adminPort, String controllerName, String defaultBindAddress,
                         int xffNumTrustedHops, List<String> internalCidrs, String transport, int eventLoops,
                         Duration connectTimeout, Duration upstreamIdleTimeout, boolean accessLog,
-                        Duration drainTimeout, int maxRequests, Downstream downstream, Http2 http2,
+                        String accessLogFormat, String accessLogPath, Duration drainTimeout, int maxRequests, Downstream downstream, Http2 http2,
                         UpstreamPolicy upstreamPolicy, Overload overload,
                         TproxyConfig tproxy, Duration udpIdleTimeout, int udpMaxSessions) {
 
@@ -115,7 +117,7 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
     public static Bootstrap defaults() {
         return new Bootstrap("127.0.0.1", 9901, ConfigPipeline.Settings.DEFAULT_CONTROLLER, "0.0.0.0", 0,
                 List.of("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.1/32", "::1/128"), "auto", 0,
-                Duration.ofSeconds(5), Duration.ofSeconds(60), false, Duration.ofSeconds(10), 1024,
+                Duration.ofSeconds(5), Duration.ofSeconds(60), false, "envoy", "", Duration.ofSeconds(10), 1024,
                 Downstream.DEFAULTS, Http2.DEFAULTS, UpstreamPolicy.DEFAULTS, Overload.DEFAULTS,
                 TproxyConfig.disabled(), Duration.ofSeconds(60), 16384);
     }
@@ -123,98 +125,99 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
     /** Returns a copy with another admin port. */
     public Bootstrap withAdminPort(int port) {
         return new Bootstrap(adminAddress, port, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another trusted-hops count. */
     public Bootstrap withTrustedHops(int hops) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, hops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another connect timeout. */
     public Bootstrap withConnectTimeout(Duration d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, d, upstreamIdleTimeout, accessLog, drainTimeout,
+                internalCidrs, transport, eventLoops, d, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another number of event loops. */
     public Bootstrap withEventLoops(int n) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, n, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                internalCidrs, transport, n, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another max-requests circuit breaker. */
     public Bootstrap withMaxRequests(int n) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 n, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with access logging on or off. */
     public Bootstrap withAccessLog(boolean on) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, on, drainTimeout,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, on, accessLogFormat,
+                accessLogPath, drainTimeout,
                 maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with other downstream limits. */
     public Bootstrap withDownstream(Downstream d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 maxRequests, d, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with other HTTP/2 limits. */
     public Bootstrap withHttp2(Http2 h) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 maxRequests, downstream, h, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another upstream policy. */
     public Bootstrap withUpstreamPolicy(UpstreamPolicy u) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 maxRequests, downstream, http2, u, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with other overload thresholds. */
     public Bootstrap withOverload(Overload o) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 maxRequests, downstream, http2, upstreamPolicy, o, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another idle timeout for pooled upstream connections. */
     public Bootstrap withUpstreamIdleTimeout(Duration d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, d, accessLog, drainTimeout,
+                internalCidrs, transport, eventLoops, connectTimeout, d, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another transport (auto, epoll, io_uring, nio). */
     public Bootstrap withTransport(String t) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, t, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                internalCidrs, t, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with another {@code tproxy} section. */
     public Bootstrap withTproxy(TproxyConfig t) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 maxRequests, downstream, http2, upstreamPolicy, overload, t, udpIdleTimeout, udpMaxSessions);
     }
 
     /** Returns a copy with other UDP session limits. */
     public Bootstrap withUdp(Duration idle, int maxSessions) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
-                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, drainTimeout,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
                 maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, idle, maxSessions);
     }
 
@@ -271,7 +274,9 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 cidrs, transport, integer(file, m, "eventLoops", "eventLoops", d.eventLoops()),
                 duration(file, up, "upstream.connectTimeout", "connectTimeout", d.connectTimeout()),
                 duration(file, up, "upstream.idleTimeout", "idleTimeout", d.upstreamIdleTimeout()),
-                Boolean.parseBoolean(str(m, "accessLog", String.valueOf(d.accessLog()))),
+                accessLogOn(file, m.get("accessLog"), d.accessLog()),
+                accessLogField(file, m.get("accessLog"), "format", d.accessLogFormat()),
+                accessLogField(file, m.get("accessLog"), "path", d.accessLogPath()),
                 duration(file, m, "drainTimeout", "drainTimeout", d.drainTimeout()),
                 integer(file, up, "upstream.maxRequests", "maxRequests", d.maxRequests()),
                 downstream(file, map(file, m, "downstream")), http2(file, map(file, m, "http2")),
@@ -280,6 +285,44 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 duration(file, udp, "udp.idleTimeout", "idleTimeout", d.udpIdleTimeout()),
                 positive(file, integer(file, udp, "udp.maxSessions", "maxSessions", d.udpMaxSessions()),
                         "udp.maxSessions"));
+    }
+
+    /** {@code accessLog: true|false}, or a map ({@code enabled}, {@code format}, {@code path}) that turns it on. */
+    private static boolean accessLogOn(Path file, Object v, boolean def) {
+        if (v == null) {
+            return def;
+        }
+        if (v instanceof Map<?, ?> m) {
+            known(file, "accessLog", m, Set.of("enabled", "format", "path"));
+            return !Boolean.FALSE.equals(m.get("enabled"));
+        }
+        if (v instanceof Boolean b) {
+            return b;
+        }
+        throw new IllegalArgumentException(file + ": accessLog: must be true, false or a map with enabled, format "
+                + "and path, got " + v);
+    }
+
+    private static String accessLogField(Path file, Object v, String key, String def) {
+        if (!(v instanceof Map<?, ?> m) || m.get(key) == null) {
+            return def;
+        }
+        final String s = String.valueOf(m.get(key));
+        if (key.equals("format") && !Set.of("envoy", "json").contains(s)) {
+            throw new IllegalArgumentException(file + ": accessLog.format: must be envoy or json, got " + s);
+        }
+        if (key.equals("path") && !s.isEmpty() && !s.startsWith("/")) {
+            throw new IllegalArgumentException(file + ": accessLog.path: must be an absolute path, got " + s);
+        }
+        return s;
+    }
+
+    /** Returns a copy with access logging on, in {@code format}, to {@code path} (empty: stdout). */
+    public Bootstrap withAccessLog(String format, String path) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, true, format, path,
+                drainTimeout, maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout,
+                udpMaxSessions);
     }
 
     private static Downstream downstream(Path file, Map<?, ?> m) {

@@ -84,7 +84,8 @@ public final class ServerContext {
         this.metrics.connectionsGauge(downstreamConnections::get);
         this.overload = new OverloadMonitor(bootstrap.overload());
         this.metrics.overloadGauge(() -> overload.overloaded() ? 1 : 0);
-        this.accessLog = bootstrap.accessLog() ? new dev.postern.proxy.observe.AccessLog(metrics) : null;
+        this.accessLog = bootstrap.accessLog() ? new dev.postern.proxy.observe.AccessLog(metrics,
+                bootstrap.accessLogFormat(), bootstrap.accessLogPath()) : null;
     }
 
     /**
