@@ -85,9 +85,13 @@ public final class KubernetesSource implements ConfigSource {
      * @param renewDeadline how long the leader keeps trying to renew before it gives up
      * @param retryPeriod how often candidates retry and the leader renews
      * @param syncTimeout how long startup waits for the first list of every kind
+     * @param addressService {@code namespace/name} of the LoadBalancer Service in front of Postern, whose ingress
+     *                       addresses become the {@code status.addresses} of Gateways without
+     *                       {@code spec.addresses}; null or empty for none
      */
     public record Tuning(Duration debounce, String leaseNamespace, String leaseName, String identity,
-                         Duration leaseDuration, Duration renewDeadline, Duration retryPeriod, Duration syncTimeout) {
+                         Duration leaseDuration, Duration renewDeadline, Duration retryPeriod, Duration syncTimeout,
+                         String addressService) {
         /** Checks for nulls. */
         public Tuning {
             requireNonNull(debounce, "debounce");
@@ -103,7 +107,14 @@ public final class KubernetesSource implements ConfigSource {
         /** The defaults: 20 ms debounce, the Lease {@code postern-status} held 15 s, renewed every 2 s. */
         public static Tuning defaults(String leaseNamespace, String identity) {
             return new Tuning(Duration.ofMillis(20), leaseNamespace, "postern-status", identity,
-                    Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofSeconds(2), Duration.ofSeconds(60));
+                    Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofSeconds(2), Duration.ofSeconds(60),
+                    null);
+        }
+
+        /** The same with the LoadBalancer Service whose addresses Gateways report. */
+        public Tuning withAddressService(String namespacedName) {
+            return new Tuning(debounce, leaseNamespace, leaseName, identity, leaseDuration, renewDeadline,
+                    retryPeriod, syncTimeout, namespacedName);
         }
     }
 
@@ -135,7 +146,7 @@ public final class KubernetesSource implements ConfigSource {
         this.tuning = tuning;
         this.converter = new InputConverter(client.getKubernetesSerialization());
         this.statusWriter = new StatusWriter(client, options.settings().controllerName(), SUPPORTED_FEATURES,
-                this::genericObjects, Clock.systemUTC());
+                this::genericObjects, this::loadBalancerAddresses, Clock.systemUTC());
     }
 
     /**
@@ -362,6 +373,41 @@ public final class KubernetesSource implements ConfigSource {
             }
         }
         return List.of();
+    }
+
+    /** The ingress of {@link Tuning#addressService()}: IPs as IPAddress, names (an NLB's) as Hostname. */
+    private List<Map<String, Object>> loadBalancerAddresses() {
+        final String key = tuning.addressService();
+        if (key == null || key.isEmpty()) {
+            return List.of();
+        }
+        for (Watched w : watched) {
+            if (w.kind().equals(WatchedKind.SERVICE)) {
+                final HasMetadata o = w.informer().getStore().getByKey(key);
+                if (!(o instanceof io.fabric8.kubernetes.api.model.Service svc) || svc.getStatus() == null
+                        || svc.getStatus().getLoadBalancer() == null
+                        || svc.getStatus().getLoadBalancer().getIngress() == null) {
+                    return List.of();
+                }
+                final List<Map<String, Object>> out = new ArrayList<>();
+                for (var ing : svc.getStatus().getLoadBalancer().getIngress()) {
+                    if (ing.getIp() != null && !ing.getIp().isEmpty()) {
+                        out.add(address("IPAddress", ing.getIp()));
+                    } else if (ing.getHostname() != null && !ing.getHostname().isEmpty()) {
+                        out.add(address("Hostname", ing.getHostname()));
+                    }
+                }
+                return out;
+            }
+        }
+        return List.of();
+    }
+
+    private static Map<String, Object> address(String type, String value) {
+        final Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("type", type);
+        m.put("value", value);
+        return m;
     }
 
     private void scheduleStatus(Duration delay) {

@@ -17,7 +17,8 @@ import java.util.UUID;
  * {@code ./postern run --kubernetes [--kubeconfig FILE]}: the client from FILE, else fabric8's auto-configuration
  * (in-cluster service account, then {@code $KUBECONFIG}, then {@code ~/.kube/config}). The Lease lives in
  * {@code $POD_NAMESPACE} (the Downward API), else the client's namespace; the holder identity is {@code $POD_NAME},
- * else the host name with a random suffix.
+ * else the host name with a random suffix. {@code $POSTERN_ADDRESS_SERVICE} ({@code namespace/name}) names the
+ * LoadBalancer Service whose addresses Gateways without {@code spec.addresses} report.
  */
 public final class KubernetesSourceProvider implements ConfigSource.Provider {
 
@@ -48,7 +49,8 @@ public final class KubernetesSourceProvider implements ConfigSource.Provider {
         final String id = firstNonBlank(System.getenv("POD_NAME"),
                 InetAddress.getLocalHost().getHostName() + "-" + UUID.randomUUID().toString().substring(0, 8));
         try {
-            return KubernetesSource.start(client, options, KubernetesSource.Tuning.defaults(ns, id));
+            return KubernetesSource.start(client, options, KubernetesSource.Tuning.defaults(ns, id)
+                    .withAddressService(System.getenv("POSTERN_ADDRESS_SERVICE")));
         } catch (Exception e) {
             client.close();
             throw e;

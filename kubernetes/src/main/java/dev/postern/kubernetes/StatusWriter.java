@@ -9,10 +9,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
 
 import java.time.Clock;
 import java.time.temporal.ChronoUnit;
@@ -30,9 +29,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Writes what route-config computed ({@link ResourceStatus}) to the status subresource of each object, as a JSON
- * patch that replaces the stanza if the object's resourceVersion is still the one it was computed from, and only
- * when it differs from what the object already has.
+ * Writes what route-config computed ({@link ResourceStatus}) to the status subresource of each object (an update
+ * of the subresource carrying the resourceVersion it was computed from: a conflict is retried, never
+ * overwritten), and only when it differs from what the object already has.
  *
  * <ul>
  *   <li>{@code lastTransitionTime}: kept from the object's condition of the same type when its status did not
@@ -40,6 +39,8 @@ import org.slf4j.LoggerFactory;
  *   <li>Routes: {@code status.parents} entries of other controllers are kept; ours are replaced; a route no longer
  *       attached to our Gateways loses our entries.</li>
  *   <li>GatewayClass: {@code supportedFeatures} is added to what route-config computed.</li>
+ *   <li>Gateway without {@code spec.addresses}: {@code status.addresses} are the load balancer's (the ingress
+ *       of the Service named by {@code POSTERN_ADDRESS_SERVICE}) when it has one.</li>
  *   <li>A status key we own and no longer compute is removed; keys of other writers are kept.</li>
  * </ul>
  *
@@ -57,12 +58,14 @@ final class StatusWriter {
     private final String controllerName;
     private final List<Map<String, Object>> supportedFeatures;
     private final Function<WatchedKind, List<GenericKubernetesResource>> objects;
+    private final java.util.function.Supplier<List<Map<String, Object>>> serviceAddresses;
     private final Clock clock;
     private final Map<String, Written> written = new HashMap<>();
     private long patches;
 
     StatusWriter(KubernetesClient client, String controllerName, List<String> supportedFeatures,
-                 Function<WatchedKind, List<GenericKubernetesResource>> objects, Clock clock) {
+                 Function<WatchedKind, List<GenericKubernetesResource>> objects,
+                 java.util.function.Supplier<List<Map<String, Object>>> serviceAddresses, Clock clock) {
         this.client = requireNonNull(client, "client");
         this.controllerName = requireNonNull(controllerName, "controllerName");
         final List<Map<String, Object>> f = new ArrayList<>();
@@ -71,6 +74,7 @@ final class StatusWriter {
         }
         this.supportedFeatures = List.copyOf(f);
         this.objects = requireNonNull(objects, "objects");
+        this.serviceAddresses = requireNonNull(serviceAddresses, "serviceAddresses");
         this.clock = requireNonNull(clock, "clock");
     }
 
@@ -100,7 +104,7 @@ final class StatusWriter {
                 final Map<String, Object> existing = existingStatus(obj);
                 final Map<String, Object> desired;
                 if (s != null) {
-                    desired = desired(kind, s, existing);
+                    desired = desired(kind, s, existing, obj);
                 } else if (kind.isRoute() && hasOurParents(existing)) {
                     desired = new LinkedHashMap<>(existing);
                     desired.put("parents", otherParents(existing));
@@ -114,8 +118,16 @@ final class StatusWriter {
         return ok;
     }
 
-    private Map<String, Object> desired(WatchedKind kind, ResourceStatus s, Map<String, Object> existing) {
+    private Map<String, Object> desired(WatchedKind kind, ResourceStatus s, Map<String, Object> existing,
+                                        GenericKubernetesResource obj) {
         final Map<String, Object> d = new LinkedHashMap<>(s.status());
+        if (kind.kind().equals("Gateway") && !hasSpecAddresses(obj)) {
+            // Clients reach a Gateway without spec.addresses through the load balancer in front of Postern.
+            final List<Map<String, Object>> lb = serviceAddresses.get();
+            if (!lb.isEmpty()) {
+                d.put("addresses", lb);
+            }
+        }
         if (kind.kind().equals("GatewayClass")) {
             d.put("supportedFeatures", supportedFeatures);
         }
@@ -158,22 +170,21 @@ final class StatusWriter {
         if (canonical(existing).equals(want)) {
             return true;
         }
-        // A JSON patch replacing the whole stanza, guarded by the resourceVersion we computed it from: lists are
-        // replaced (never merged), keys we no longer compute disappear, and a concurrent writer (another
-        // controller adding its own route parents) makes it fail instead of being overwritten; we retry then.
-        final List<Map<String, Object>> body = new ArrayList<>();
-        if (rv != null) {
-            body.add(op("test", "/metadata/resourceVersion", rv));
-        }
-        body.add(op("add", "/status", desired));
+        // The whole stanza replaced through the status subresource with the resourceVersion it was computed
+        // from: lists are replaced (never merged), keys we no longer compute disappear, and a concurrent writer
+        // (another controller adding its own route parents) makes it fail with 409 instead of being overwritten;
+        // the caller retries on a fresh cache.
+        final GenericKubernetesResource update = new GenericKubernetesResource();
+        update.setApiVersion(kind.apiVersion());
+        update.setKind(kind.kind());
+        update.setMetadata(new ObjectMetaBuilder(obj.getMetadata()).build());
+        update.setAdditionalProperty("spec", obj.getAdditionalProperties().get("spec"));
+        update.setAdditionalProperty("status", desired);
         try {
-            final String json = MAPPER.writeValueAsString(body);
-            var op = client.genericKubernetesResources(kind.context());
+            final var op = client.genericKubernetesResources(kind.context());
             final GenericKubernetesResource after = kind.namespaced()
-                    ? op.inNamespace(obj.getMetadata().getNamespace()).withName(obj.getMetadata().getName())
-                            .subresource("status").patch(PatchContext.of(PatchType.JSON), json)
-                    : op.withName(obj.getMetadata().getName()).subresource("status")
-                            .patch(PatchContext.of(PatchType.JSON), json);
+                    ? op.inNamespace(obj.getMetadata().getNamespace()).resource(update).updateStatus()
+                    : op.resource(update).updateStatus();
             patches++;
             written.put(key, new Written(want, rv, after == null ? null : after.getMetadata().getResourceVersion()));
             LOG.info("status written: {}", key);
@@ -182,19 +193,18 @@ final class StatusWriter {
             if (e.getCode() == 404) {
                 return true; // deleted meanwhile: nothing to write
             }
-            LOG.warn("status patch of {} failed ({}): {}", key, e.getCode(), e.getMessage());
+            if (e.getCode() == 409) {
+                LOG.debug("status of {} changed meanwhile; retrying on a fresh cache", key);
+            } else {
+                LOG.warn("status update of {} failed ({}): {}", key, e.getCode(), e.getMessage());
+            }
             return false;
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("status of " + key + " is not JSON", e);
         }
     }
 
-    private static Map<String, Object> op(String op, String path, Object value) {
-        final Map<String, Object> m = new LinkedHashMap<>();
-        m.put("op", op);
-        m.put("path", path);
-        m.put("value", value);
-        return m;
+    private static boolean hasSpecAddresses(GenericKubernetesResource obj) {
+        return obj.getAdditionalProperties().get("spec") instanceof Map<?, ?> spec
+                && spec.get("addresses") instanceof List<?> l && !l.isEmpty();
     }
 
     @SuppressWarnings("unchecked")

@@ -79,7 +79,7 @@ class KubernetesModeTest {
                 new ConfigPipeline.Settings(CONTROLLER, "127.0.0.1"), ref, b -> { });
         final KubernetesSource.Tuning t = new KubernetesSource.Tuning(Duration.ofMillis(10), "default",
                 "postern-status", identity, Duration.ofMillis(2000), Duration.ofMillis(1500),
-                Duration.ofMillis(250), Duration.ofSeconds(20));
+                Duration.ofMillis(250), Duration.ofSeconds(20), "default/postern-lb");
         return KubernetesSource.start(api.createClient(), o, t);
     }
 
@@ -127,6 +127,32 @@ class KubernetesModeTest {
         // The pod IP was not changed, so a second look at the route status keeps its transition time.
         assertEquals(accepted.get("lastTransitionTime"),
                 routeParentCondition("web", "Accepted").get("lastTransitionTime"));
+    }
+
+    @Test
+    void gatewayWithoutAddressesReportsTheLoadBalancer() throws Exception {
+        createBaseObjects();
+        client.resource("""
+                apiVersion: v1
+                kind: Service
+                metadata: {name: postern-lb, namespace: default}
+                spec: {type: LoadBalancer, ports: [{name: http, port: 80}]}
+                status: {loadBalancer: {ingress: [{hostname: postern-nlb.elb.example.com}]}}
+                """).create();
+        createGeneric("Gateway", "default", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: gw-lb, namespace: default}
+                spec:
+                  gatewayClassName: postern
+                  listeners: [{name: http, protocol: HTTP, port: %d}]
+                """.formatted(freePort()));
+        await(() -> "gw-lb reports the NLB: " + statusOf(WatchedKind.gatewayApi("Gateway"), "default", "gw-lb"),
+                () -> String.valueOf(statusOf(WatchedKind.gatewayApi("Gateway"), "default", "gw-lb")
+                        .get("addresses")).equals("[{type=Hostname, value=postern-nlb.elb.example.com}]"));
+        // A Gateway with spec.addresses keeps its own.
+        assertTrue(String.valueOf(statusOf(WatchedKind.gatewayApi("Gateway"), "default", "gw").get("addresses"))
+                .contains("127.0.0.1"));
     }
 
     @Test
