@@ -505,13 +505,4 @@ public final class KubernetesSource implements ConfigSource {
         statusThread.shutdownNow();
         client.close();
     }
-
-    /** For the log: how many objects of each kind are cached. */
-    Map<String, Integer> cached() {
-        final Map<String, Integer> m = new java.util.LinkedHashMap<>();
-        for (Watched w : watched) {
-            m.put(w.kind().kind(), w.informer().getStore().list().size());
-        }
-        return m;
-    }
 }

@@ -24,12 +24,19 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.pkitesting.CertificateBuilder;
+import io.netty.pkitesting.X509Bundle;
 
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.Base64;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -37,9 +44,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
+import org.bouncycastle.asn1.x509.GeneralName;
+import org.bouncycastle.asn1.x509.GeneralNames;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Kubernetes mode end to end: the fabric8 mock API server in CRUD mode (a real HTTP server with watches), a real
@@ -153,6 +163,61 @@ class KubernetesModeTest {
         // A Gateway with spec.addresses keeps its own.
         assertTrue(String.valueOf(statusOf(WatchedKind.gatewayApi("Gateway"), "default", "gw").get("addresses"))
                 .contains("127.0.0.1"));
+    }
+
+    @Test
+    void httpsListenerServesTheReferencedSecret(@TempDir Path tmp) throws Exception {
+        createBaseObjects();
+        final X509Bundle cert = new CertificateBuilder().rsa2048().subject("CN=tls.example.com")
+                .notBefore(Instant.now().minus(1, ChronoUnit.DAYS)).notAfter(Instant.now().plus(1, ChronoUnit.DAYS))
+                .setIsCertificateAuthority(true)
+                .addExtensionOctetString("2.5.29.17", false, new GeneralNames(new GeneralName(GeneralName.dNSName,
+                        "tls.example.com")).getEncoded())
+                .buildSelfSigned();
+        for (String name : List.of("site-cert", "unrelated-cert")) {
+            client.resource("""
+                    apiVersion: v1
+                    kind: Secret
+                    metadata: {name: %s, namespace: default}
+                    type: kubernetes.io/tls
+                    data: {tls.crt: %s, tls.key: %s}
+                    """.formatted(name, b64(cert.getCertificatePEM()), b64(cert.getPrivateKeyPEM()))).create();
+        }
+        final int tlsPort = freePort();
+        createGeneric("Gateway", "default", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: gw-tls, namespace: default}
+                spec:
+                  gatewayClassName: postern
+                  addresses: [{type: IPAddress, value: 127.0.0.1}]
+                  listeners:
+                  - name: https
+                    protocol: HTTPS
+                    port: %d
+                    hostname: tls.example.com
+                    tls: {mode: Terminate, certificateRefs: [{name: site-cert}]}
+                """.formatted(tlsPort));
+        client.genericKubernetesResources(WatchedKind.gatewayApi("HTTPRoute").context()).inNamespace("default")
+                .resource(client.getKubernetesSerialization().unmarshal("""
+                        apiVersion: gateway.networking.k8s.io/v1
+                        kind: HTTPRoute
+                        metadata: {name: web-tls, namespace: default}
+                        spec:
+                          parentRefs: [{name: gw-tls}]
+                          rules: [{backendRefs: [{name: svc-a, port: 80}]}]
+                        """, GenericKubernetesResource.class)).create();
+        final Path ca = tmp.resolve("ca.pem");
+        Files.writeString(ca, cert.getCertificatePEM());
+        final String url = "https://tls.example.com:" + tlsPort + "/";
+        await("HTTPS with the Secret's certificate", () -> curl(url, "--cacert", ca.toString(), "--resolve",
+                "tls.example.com:" + tlsPort + ":127.0.0.1").contains("echo-a"));
+        final Map<String, Object> gw = statusOf(WatchedKind.gatewayApi("Gateway"), "default", "gw-tls");
+        assertTrue(gw.toString().contains("ResolvedRefs, status=True"), gw.toString());
+    }
+
+    private static String b64(String pem) {
+        return Base64.getEncoder().encodeToString(pem.getBytes(StandardCharsets.US_ASCII));
     }
 
     @Test
@@ -401,9 +466,12 @@ class KubernetesModeTest {
         return curl("http://127.0.0.1:" + port + path);
     }
 
-    private static String curl(String url) throws IOException, InterruptedException {
-        final Process p = new ProcessBuilder("curl", "-s", "-m", "5", "-o", "/dev/stderr", "-w", "%{http_code}\n",
-                url).start();
+    private static String curl(String url, String... extra) throws IOException, InterruptedException {
+        final List<String> cmd = new ArrayList<>(List.of("curl", "-s", "-m", "5", "-o", "/dev/stderr", "-w",
+                "%{http_code}\n"));
+        cmd.addAll(List.of(extra));
+        cmd.add(url);
+        final Process p = new ProcessBuilder(cmd).start();
         final String code = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
         final String body = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
         p.waitFor(10, TimeUnit.SECONDS);
