@@ -7,7 +7,6 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 
 import java.net.InetAddress;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
@@ -40,7 +39,7 @@ public final class KubernetesSourceProvider implements ConfigSource.Provider {
             if (!Files.isReadable(p)) {
                 throw new IllegalArgumentException("--kubeconfig " + kubeconfig + ": not a readable file");
             }
-            config = Config.fromKubeconfig(null, Files.readString(p, StandardCharsets.UTF_8), p.toString());
+            config = Config.fromKubeconfig(p.toFile());
         } else {
             config = Config.autoConfigure(null);
         }
