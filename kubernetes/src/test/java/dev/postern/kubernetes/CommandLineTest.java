@@ -110,5 +110,4 @@ class CommandLineTest {
             api.destroy();
         }
     }
-
 }
