@@ -208,6 +208,10 @@ public final class KubernetesSource implements ConfigSource {
             final Watched w = watched.get(i);
             try {
                 started.get(i).get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException e) {
+                throw new TimeoutException("no first list of " + w.kind().plural() + " (" + w.kind().apiVersion()
+                        + ") within " + tuning.syncTimeout().toSeconds() + " s: the API server is unreachable or"
+                        + " RBAC forbids list/watch (the log has each attempt's error)");
             } catch (ExecutionException e) {
                 final Throwable c = e.getCause();
                 if (w.kind().optional() && c instanceof KubernetesClientException kce && kce.getCode() == 404) {
