@@ -139,6 +139,8 @@ public final class KubernetesSource implements ConfigSource {
     private volatile boolean closed;
     private volatile CompletableFuture<?> election;
     private Set<String> lastDiagnostics = Set.of();
+    /** {@code kind/namespace/name} of what the last build read (tests check the Secret filter with it). */
+    private volatile List<String> lastInput = List.of();
 
     private KubernetesSource(KubernetesClient client, ConfigSource.Options options, Tuning tuning) {
         this.client = client;
@@ -275,6 +277,8 @@ public final class KubernetesSource implements ConfigSource {
         buildPending.set(false);
         try {
             final List<Resource> in = collect();
+            lastInput = in.stream().map(r -> r.kind() + "/" + r.metadata().namespace() + "/" + r.metadata().name())
+                    .toList();
             final ConfigPipeline.Build b = ConfigPipeline.fromResources(in, options.settings(),
                     version.incrementAndGet());
             logNewDiagnostics(b.diagnostics());
@@ -435,6 +439,11 @@ public final class KubernetesSource implements ConfigSource {
         if (!ok) {
             scheduleStatus(tuning.retryPeriod());
         }
+    }
+
+    /** {@code kind/namespace/name} of every record the last build read. */
+    List<String> lastInput() {
+        return lastInput;
     }
 
     /** True while this replica holds the status Lease. */

@@ -214,6 +214,9 @@ class KubernetesModeTest {
                 "tls.example.com:" + tlsPort + ":127.0.0.1").contains("echo-a"));
         final Map<String, Object> gw = statusOf(WatchedKind.gatewayApi("Gateway"), "default", "gw-tls");
         assertTrue(gw.toString().contains("ResolvedRefs, status=True"), gw.toString());
+        // Only the Secret a served Gateway references reaches the pipeline (docs/decisions.md).
+        assertTrue(source.lastInput().contains("Secret/default/site-cert"), source.lastInput().toString());
+        assertFalse(source.lastInput().contains("Secret/default/unrelated-cert"), source.lastInput().toString());
     }
 
     private static String b64(String pem) {
