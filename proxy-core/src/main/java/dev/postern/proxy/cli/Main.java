@@ -10,6 +10,7 @@ import dev.postern.config.yaml.YamlReader;
 import dev.postern.proxy.echo.EchoServer;
 import dev.postern.proxy.server.Bootstrap;
 import dev.postern.proxy.server.ConfigLoader;
+import dev.postern.proxy.server.ConfigSource;
 import dev.postern.proxy.server.PosternServer;
 import dev.postern.proxy.server.Transport;
 
@@ -24,12 +25,14 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.ServiceLoader;
 import java.util.concurrent.CountDownLatch;
 
 import org.slf4j.bridge.SLF4JBridgeHandler;
 
 /**
- * The {@code postern} command line: {@code run [CONFIG_DIR]}, {@code validate CONFIG_DIR}, {@code --help}.
+ * The {@code postern} command line: {@code run [CONFIG_DIR]}, {@code run --kubernetes}, {@code validate CONFIG_DIR},
+ * {@code --help}.
  */
 public final class Main {
     private static final String USAGE = """
@@ -37,6 +40,11 @@ public final class Main {
               postern run [CONFIG_DIR] [--bootstrap FILE] [--admin-port PORT] [--log-format text|json]
                   Serve the Gateway API objects in CONFIG_DIR (every *.yaml, multi-document), reloading on
                   change. Without CONFIG_DIR, serve examples/quickstart with its echo backends in-process.
+              postern run --kubernetes [--kubeconfig FILE] [--bootstrap FILE] [--admin-port PORT] [--log-format ...]
+                  Kubernetes mode: watch the API server (in-cluster config, or FILE, or $KUBECONFIG) and serve
+                  the Gateways of GatewayClasses whose controllerName is Postern's; one replica, elected on a
+                  Lease, writes their status. Needs the kubernetes module on the class path (./postern adds it).
+                  See docs/kubernetes.md.
               postern validate CONFIG_DIR [--bootstrap FILE]
                   Print every diagnostic (file:line: kind ns/name: field: message) and the computed status;
                   exit 1 when there are errors.
@@ -69,9 +77,13 @@ public final class Main {
         String dir = null;
         String bootstrapFile = null;
         Integer adminPort = null;
+        boolean kubernetes = false;
+        final Map<String, String> sourceFlags = new java.util.HashMap<>();
         for (int i = 1; i < args.length; i++) {
             switch (args[i]) {
                 case "--bootstrap" -> bootstrapFile = value(args, ++i, "--bootstrap");
+                case "--kubernetes" -> kubernetes = true;
+                case "--kubeconfig" -> sourceFlags.put("kubeconfig", value(args, ++i, "--kubeconfig"));
                 case "--admin-port" -> adminPort = Integer.parseInt(value(args, ++i, "--admin-port"));
                 case "--log-format" -> {
                     final String f = value(args, ++i, "--log-format");
@@ -112,7 +124,17 @@ public final class Main {
                 }
                 yield validate(Path.of(dir), b, out, err);
             }
-            case "run" -> serve(dir, b, out, err);
+            case "run" -> {
+                if (!kubernetes && !sourceFlags.isEmpty()) {
+                    err.println("postern run: --kubeconfig needs --kubernetes");
+                    yield 2;
+                }
+                if (kubernetes && dir != null) {
+                    err.println("postern run: give either CONFIG_DIR or --kubernetes, not both");
+                    yield 2;
+                }
+                yield kubernetes ? serveSource("kubernetes", sourceFlags, b, out, err) : serve(dir, b, out, err);
+            }
             default -> {
                 err.println("postern: unknown command " + cmd + "\n");
                 err.print(USAGE);
@@ -233,6 +255,48 @@ public final class Main {
         if (echoGroup != null) {
             echoGroup.shutdownGracefully();
         }
+        return 0;
+    }
+
+    /** Runs with a {@link ConfigSource} found through {@link ServiceLoader} (Kubernetes mode). */
+    private static int serveSource(String name, Map<String, String> flags, Bootstrap b, PrintStream out,
+                                   PrintStream err) throws Exception {
+        ConfigSource.Provider provider = null;
+        for (ConfigSource.Provider p : ServiceLoader.load(ConfigSource.Provider.class)) {
+            if (p.name().equals(name)) {
+                provider = p;
+            }
+        }
+        if (provider == null) {
+            err.println("postern run: --" + name + " needs the " + name + " module on the class path; run through"
+                    + " ./postern (it adds kubernetes/target/lib) or the container image");
+            return 2;
+        }
+        final ConfigRef ref = new ConfigRef();
+        final PosternServer server = PosternServer.start(b, ref);
+        final ConfigSource source;
+        try {
+            source = provider.start(new ConfigSource.Options(flags, settings(b), ref,
+                    x -> server.context().metrics().onConfigBuild(!x.rejected(), x.buildNanos(),
+                            x.rejected() ? 0 : x.table().version())));
+        } catch (Exception e) {
+            err.println("postern run: cannot start the " + name + " source: " + e.getMessage());
+            server.close();
+            return 1;
+        }
+        final CountDownLatch stop = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            // SIGTERM: drain first (readiness turns 503 so the load balancer stops sending), then let go of the
+            // Lease so another replica takes over status writing at once.
+            server.drain(b.drainTimeout());
+            source.close();
+            server.close();
+            stop.countDown();
+        }, "postern-shutdown"));
+        out.println("Postern is serving " + source.describe() + " (admin: http://" + hostPort(server.adminAddress())
+                + "/config_dump)");
+        out.flush();
+        stop.await();
         return 0;
     }
 
