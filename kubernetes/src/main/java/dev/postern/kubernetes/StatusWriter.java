@@ -61,7 +61,7 @@ final class StatusWriter {
     private final java.util.function.Supplier<List<Map<String, Object>>> serviceAddresses;
     private final Clock clock;
     private final Map<String, Written> written = new HashMap<>();
-    private long patches;
+    private volatile long patches; // written by the status thread only; read by tests
 
     StatusWriter(KubernetesClient client, String controllerName, List<String> supportedFeatures,
                  Function<WatchedKind, List<GenericKubernetesResource>> objects,

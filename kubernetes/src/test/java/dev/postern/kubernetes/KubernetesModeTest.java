@@ -319,7 +319,8 @@ class KubernetesModeTest {
             final Map<String, Object> c = routeParentCondition("web", "Accepted");
             return c != null && ((Number) c.get("observedGeneration")).longValue() == 3;
         });
-        assertTrue(replica2.statusPatches() > 0);
+        // The counter moves after the API server answered the write the await above saw: wait for it too.
+        await("replica 2 counted its status write", () -> replica2.statusPatches() > 0);
     }
 
     // -------------------------------------------------------------------------------------------------------------
