@@ -451,10 +451,17 @@ class KubernetesModeTest {
                 new EchoServer.Identity("default", pod, "", "", "3000"));
     }
 
+    /** A free port below the kernel's ephemeral range, so that no port-0 bind (the admin socket) can take it. */
     private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
+        final java.util.concurrent.ThreadLocalRandom rnd = java.util.concurrent.ThreadLocalRandom.current();
+        for (int i = 0; i < 1000; i++) {
+            try (ServerSocket s = new ServerSocket(20_000 + rnd.nextInt(12_000), 1, InetAddress.getLoopbackAddress())) {
+                return s.getLocalPort();
+            } catch (IOException inUse) {
+                // try another
+            }
         }
+        throw new IOException("no free port in 20000-31999");
     }
 
     private String safeGet(String path) {

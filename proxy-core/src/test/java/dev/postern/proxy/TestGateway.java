@@ -77,10 +77,22 @@ final class TestGateway implements AutoCloseable {
         loader.watch();
     }
 
+    /**
+     * A free port below the kernel's ephemeral range (32768 and up here). A port the kernel handed out for port 0
+     * could be handed out again before the gateway binds it (to the admin socket, which binds port 0 first, or to
+     * any client connection), so test listeners take theirs from a range the kernel never picks by itself.
+     */
     static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
+        final java.util.concurrent.ThreadLocalRandom rnd = java.util.concurrent.ThreadLocalRandom.current();
+        for (int i = 0; i < 1000; i++) {
+            final int port = 20_000 + rnd.nextInt(12_000);
+            try (ServerSocket s = new ServerSocket(port, 1, java.net.InetAddress.getLoopbackAddress())) {
+                return s.getLocalPort();
+            } catch (IOException inUse) {
+                // try another
+            }
         }
+        throw new IOException("no free port in 20000-31999");
     }
 
     /** Starts with {@link #CLASS} plus {@code yaml}; the echo backends must already be running. */
