@@ -141,7 +141,10 @@ public final class EchoServer implements AutoCloseable {
                                     (io.netty.util.Mapping<String, io.netty.handler.ssl.SslContext>) h -> tls));
                         }
                         // HTTP/1.1, and h2c with prior knowledge on the same port.
-                        final HttpServerCodec http1 = new HttpServerCodec();
+                        // Heads up to 1 MiB, as Go's net/http (echo-basic) accepts: a backend must never be stricter
+                        // than the gateway in front of it (Postern allows 60 KiB of headers).
+                        final HttpServerCodec http1 = new HttpServerCodec(new io.netty.handler.codec.http
+                                .HttpDecoderConfig().setMaxInitialLineLength(1 << 20).setMaxHeaderSize(1 << 20));
                         c.pipeline().addLast(new CleartextHttp2ServerUpgradeHandler(http1,
                                 new HttpServerUpgradeHandler(http1, p -> null), new ChannelInitializer<Channel>() {
                                     @Override
