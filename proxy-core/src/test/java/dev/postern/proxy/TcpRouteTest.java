@@ -117,4 +117,50 @@ class TcpRouteTest {
             t.join(5000);
         }
     }
+
+    @Test
+    void anIdleRelayIsClosedOnBothSides(@TempDir Path dir) throws Exception {
+        final ServerSocket backend = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
+        final java.util.concurrent.CompletableFuture<Long> backendSawEof = new java.util.concurrent.CompletableFuture<>();
+        Thread.ofVirtual().start(() -> {
+            try (Socket s = backend.accept()) {
+                s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
+                final long t0 = System.nanoTime();
+                s.getInputStream().readAllBytes(); // until Postern closes the idle relay
+                backendSawEof.complete((System.nanoTime() - t0) / 1_000_000);
+            } catch (java.io.IOException e) {
+                backendSawEof.completeExceptionally(e);
+            }
+        });
+        final int port = TestGateway.freePort();
+        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
+                  listeners: [{name: tcp, protocol: TCP, port: %d}]
+                ---
+                apiVersion: gateway.networking.k8s.io/v1alpha2
+                kind: TCPRoute
+                metadata: {name: t, namespace: default}
+                spec:
+                  parentRefs: [{name: gw}]
+                  rules: [{backendRefs: [{name: db, port: 5432}]}]
+                """.formatted(port) + TestGateway.service("db", backend.getLocalPort()).replace("port: 80",
+                "port: 5432"));
+        final dev.postern.proxy.server.Bootstrap.Downstream d = dev.postern.proxy.server.Bootstrap.Downstream.DEFAULTS;
+        final dev.postern.proxy.server.Bootstrap b = dev.postern.proxy.server.Bootstrap.defaults().withDownstream(
+                new dev.postern.proxy.server.Bootstrap.Downstream(d.maxConnections(), d.maxConnectionsPerListener(),
+                        java.time.Duration.ofMillis(400), d.streamIdleTimeout(), d.requestHeadersTimeout()));
+        try (TestGateway gw = TestGateway.startRaw(dir, port, b.withAdminPort(0)); Socket c = new Socket()) {
+            c.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+            c.setSoTimeout(10_000);
+            final InputStream in = c.getInputStream();
+            assertEquals("hello\n", new String(in.readNBytes(6), StandardCharsets.US_ASCII));
+            final long t0 = System.nanoTime();
+            assertEquals(-1, in.read(), "the idle relay is closed towards the client");
+            final long ms = (System.nanoTime() - t0) / 1_000_000;
+            assertTrue(ms >= 300, "not before the idle timeout: " + ms + " ms");
+            assertTrue(backendSawEof.get(10, java.util.concurrent.TimeUnit.SECONDS) >= 300,
+                    "and towards the backend");
+        } finally {
+            backend.close();
+        }
+    }
 }

@@ -105,6 +105,10 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
     /** The client half-closed: pass the EOF on once what it sent is written, keep relaying the other way. */
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof io.netty.handler.timeout.IdleStateEvent) {
+            ctx.close(); // idle both ways for the idle timeout: the close reaches the backend through channelInactive
+            return;
+        }
         if (evt instanceof io.netty.channel.socket.ChannelInputShutdownEvent) {
             downEof = true;
             if (up != null && up.isActive()) {

@@ -9,7 +9,9 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 
 /**
  * A TCP listener: each connection goes to the TCPRoute attached to the listener, a backend by weight and an
- * endpoint, through a {@link TcpRelayHandler}. No route or no endpoint closes the connection.
+ * endpoint, through a {@link TcpRelayHandler}. No route or no endpoint closes the connection. A relayed connection
+ * with no byte either way for the bootstrap's {@code downstream.idleTimeout} (1 h, Envoy's tcp_proxy default) is
+ * closed on both sides.
  */
 public final class TcpRouteHandler extends ChannelInboundHandlerAdapter {
     private final ServerContext sc;
@@ -21,6 +23,13 @@ public final class TcpRouteHandler extends ChannelInboundHandlerAdapter {
         this.bind = bind;
     }
 
+    /** Puts the idle timer in front of the relay (no bytes read or written for the idle timeout: close). */
+    static void idle(ChannelHandlerContext ctx, ServerContext sc) {
+        final long ms = sc.bootstrap().downstream().idleTimeout().toMillis();
+        ctx.pipeline().addBefore(ctx.name(), "tcp-idle", new io.netty.handler.timeout.IdleStateHandler(0, 0, ms,
+                java.util.concurrent.TimeUnit.MILLISECONDS));
+    }
+
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
         final Endpoint ep = TlsPassthroughHandler.choose(sc, bind, "*");
@@ -28,6 +37,7 @@ public final class TcpRouteHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
+        idle(ctx, sc);
         ctx.pipeline().replace(this, "tcp-relay", new TcpRelayHandler(ep.socketAddress(), sc.transport(),
                 (int) sc.bootstrap().connectTimeout().toMillis()));
     }

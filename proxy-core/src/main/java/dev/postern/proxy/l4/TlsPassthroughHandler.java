@@ -71,6 +71,7 @@ public final class TlsPassthroughHandler extends AbstractSniHandler<Endpoint> {
             ctx.close(); // no route for this SNI: reset, as Envoy does without a matching filter chain
             return;
         }
+        TcpRouteHandler.idle(ctx, sc);
         final TcpRelayHandler relay = new TcpRelayHandler(ep.socketAddress(), sc.transport(),
                 (int) sc.bootstrap().connectTimeout().toMillis());
         final TlsTable.ListenerCerts terminate = terminating(hostname);
