@@ -57,7 +57,12 @@ class DeployManifestsTest {
 
     @Test
     void kubectlDryRunAcceptsEveryManifest(@TempDir Path tmp) throws Exception {
-        assumeTrue(onPath("kubectl"), "kubectl is not installed");
+        // CI installs kubectl (.ci/install-deps: kubernetes-client); elsewhere the test skips saying why, or fails
+        // with -Dpostern.requireAllTests=true.
+        if (Boolean.getBoolean("postern.requireAllTests")) {
+            org.junit.jupiter.api.Assertions.assertTrue(onPath("kubectl"), "kubectl is not installed");
+        }
+        assumeTrue(onPath("kubectl"), "kubectl is not installed (Debian package kubernetes-client)");
         final Map<ServerRequest, Queue<ServerResponse>> responses = new HashMap<>();
         final KubernetesMockServer api = new KubernetesMockServer(new Context(), new MockWebServer(), responses,
                 new KubernetesMixedDispatcher(responses), false);

@@ -33,17 +33,7 @@ class TcpRouteTest {
             }
         });
         final int port = TestGateway.freePort();
-        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
-                  listeners: [{name: tcp, protocol: TCP, port: %d}]
-                ---
-                apiVersion: gateway.networking.k8s.io/v1alpha2
-                kind: TCPRoute
-                metadata: {name: t, namespace: default}
-                spec:
-                  parentRefs: [{name: gw}]
-                  rules: [{backendRefs: [{name: db, port: 5432}]}]
-                """.formatted(port) + TestGateway.service("db", backend.getLocalPort()).replace("port: 80",
-                "port: 5432"));
+        writeConfig(dir, port, backend.getLocalPort());
         try (TestGateway gw = TestGateway.startRaw(dir, port); Socket c = new Socket()) {
             c.connect(new InetSocketAddress("127.0.0.1", port), 5000);
             c.setSoTimeout(10_000);
@@ -87,17 +77,7 @@ class TcpRouteTest {
             }
         });
         final int port = TestGateway.freePort();
-        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
-                  listeners: [{name: tcp, protocol: TCP, port: %d}]
-                ---
-                apiVersion: gateway.networking.k8s.io/v1alpha2
-                kind: TCPRoute
-                metadata: {name: t, namespace: default}
-                spec:
-                  parentRefs: [{name: gw}]
-                  rules: [{backendRefs: [{name: db, port: 5432}]}]
-                """.formatted(port) + TestGateway.service("db", backend.getLocalPort()).replace("port: 80",
-                "port: 5432"));
+        writeConfig(dir, port, backend.getLocalPort());
         try (TestGateway gw = TestGateway.startRaw(dir, port); Socket c = new Socket()) {
             c.setReceiveBufferSize(64 * 1024);
             c.connect(new InetSocketAddress("127.0.0.1", port), 5000);
@@ -133,17 +113,7 @@ class TcpRouteTest {
             }
         });
         final int port = TestGateway.freePort();
-        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
-                  listeners: [{name: tcp, protocol: TCP, port: %d}]
-                ---
-                apiVersion: gateway.networking.k8s.io/v1alpha2
-                kind: TCPRoute
-                metadata: {name: t, namespace: default}
-                spec:
-                  parentRefs: [{name: gw}]
-                  rules: [{backendRefs: [{name: db, port: 5432}]}]
-                """.formatted(port) + TestGateway.service("db", backend.getLocalPort()).replace("port: 80",
-                "port: 5432"));
+        writeConfig(dir, port, backend.getLocalPort());
         final dev.postern.proxy.server.Bootstrap.Downstream d = dev.postern.proxy.server.Bootstrap.Downstream.DEFAULTS;
         final dev.postern.proxy.server.Bootstrap b = dev.postern.proxy.server.Bootstrap.defaults().withDownstream(
                 new dev.postern.proxy.server.Bootstrap.Downstream(d.maxConnections(), d.maxConnectionsPerListener(),
@@ -162,5 +132,19 @@ class TcpRouteTest {
         } finally {
             backend.close();
         }
+    }
+
+    /** A TCP listener on {@code port} whose TCPRoute goes to Service db:5432, backed by {@code backendPort}. */
+    private static void writeConfig(Path dir, int port, int backendPort) throws java.io.IOException {
+        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
+                  listeners: [{name: tcp, protocol: TCP, port: %d}]
+                ---
+                apiVersion: gateway.networking.k8s.io/v1alpha2
+                kind: TCPRoute
+                metadata: {name: t, namespace: default}
+                spec:
+                  parentRefs: [{name: gw}]
+                  rules: [{backendRefs: [{name: db, port: 5432}]}]
+                """.formatted(port) + TestGateway.service("db", backendPort).replace("port: 80", "port: 5432"));
     }
 }

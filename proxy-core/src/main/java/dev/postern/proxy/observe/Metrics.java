@@ -155,15 +155,12 @@ public final class Metrics {
 
     /** Registers a gauge read on each scrape. */
     public void gauge(String name, Supplier<Number> value) {
-        Gauge.builder(name, value).register(registry);
+        gauge(name, "", value);
     }
 
     /** Registers one of the BPF program's counters ({@code gateway_tproxy_packets_total{counter=...}}). */
     public void tproxyCounter(String counter, java.util.function.LongSupplier value) {
-        io.micrometer.core.instrument.FunctionCounter.builder("gateway_tproxy_packets", value,
-                v -> v.getAsLong()).description("Packets the BPF TPROXY program handled, by outcome")
-                .tag("counter", counter).register(registry);
-        strong.add(value); // a function counter holds its object weakly; without this the lambda is collected
+        functionCounter("gateway_tproxy_packets", "counter", counter, value);
     }
 
     /** Counts a gauge of active downstream connections. */

@@ -96,7 +96,7 @@ public final class ConfigLoader implements AutoCloseable {
 
     /** Starts watching the directory for changes. */
     public void watch() throws IOException {
-        watcher = new DirectoryWatcher(dir, DEBOUNCE, (java.util.function.LongConsumer) this::reload);
+        watcher = new DirectoryWatcher(dir, DEBOUNCE, this::reload);
     }
 
     @Override

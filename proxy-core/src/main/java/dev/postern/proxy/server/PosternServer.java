@@ -256,32 +256,24 @@ public final class PosternServer implements AutoCloseable {
     /** Every backend TLS setting the table uses (routes and mirrors), so unused client contexts can go. */
     private static Set<dev.postern.config.tls.UpstreamTls> upstreamTls(RouteTable table) {
         final Set<dev.postern.config.tls.UpstreamTls> out = new HashSet<>();
-        for (var pt : table.ports().values()) {
-            for (var l : pt.listeners().entries().values()) {
-                for (var vh : l.hosts().entries().values()) {
-                    for (var r : vh.routes()) {
-                        if (r.action() instanceof dev.postern.config.runtime.RouteAction.Forward f) {
-                            for (var b : f.backends()) {
-                                if (b instanceof dev.postern.config.runtime.Backend.Forward bf
-                                        && bf.cluster().tls() != null) {
-                                    out.add(bf.cluster().tls());
-                                }
-                            }
-                            final List<dev.postern.config.runtime.RouteAction.Filters> fs = new ArrayList<>(
-                                    f.backendFilters());
-                            fs.add(f.filters());
-                            for (var x : fs) {
-                                for (var m : x.mirrors()) {
-                                    if (m.cluster().tls() != null) {
-                                        out.add(m.cluster().tls());
-                                    }
-                                }
-                            }
+        table.forEachEntry(r -> {
+            if (r.action() instanceof dev.postern.config.runtime.RouteAction.Forward f) {
+                for (var b : f.backends()) {
+                    if (b instanceof dev.postern.config.runtime.Backend.Forward bf && bf.cluster().tls() != null) {
+                        out.add(bf.cluster().tls());
+                    }
+                }
+                final List<dev.postern.config.runtime.RouteAction.Filters> fs = new ArrayList<>(f.backendFilters());
+                fs.add(f.filters());
+                for (var x : fs) {
+                    for (var m : x.mirrors()) {
+                        if (m.cluster().tls() != null) {
+                            out.add(m.cluster().tls());
                         }
                     }
                 }
             }
-        }
+        });
         return out;
     }
 

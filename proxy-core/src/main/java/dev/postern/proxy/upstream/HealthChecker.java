@@ -4,12 +4,8 @@ import dev.postern.config.runtime.Backend;
 import dev.postern.config.runtime.Cluster;
 import dev.postern.config.runtime.Endpoint;
 import dev.postern.config.runtime.HealthCheck;
-import dev.postern.config.runtime.ListenerRoutes;
-import dev.postern.config.runtime.PortTable;
 import dev.postern.config.runtime.RouteAction;
-import dev.postern.config.runtime.RouteEntry;
 import dev.postern.config.runtime.RouteTable;
-import dev.postern.config.runtime.VirtualHost;
 import dev.postern.proxy.server.Transport;
 
 import io.netty.bootstrap.Bootstrap;
@@ -114,22 +110,15 @@ public final class HealthChecker implements AutoCloseable {
 
     private static Map<InetSocketAddress, Map.Entry<HealthCheck, String>> collect(RouteTable table) {
         final Map<InetSocketAddress, Map.Entry<HealthCheck, String>> out = new HashMap<>();
-        final Set<RouteEntry> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
-        for (PortTable p : table.ports().values()) {
-            for (ListenerRoutes l : p.listeners().entries().values()) {
-                for (VirtualHost vh : l.hosts().entries().values()) {
-                    for (RouteEntry r : vh.routes()) {
-                        if (seen.add(r) && r.action() instanceof RouteAction.Forward f) {
-                            for (Backend b : f.backends()) {
-                                if (b instanceof Backend.Forward bf) {
-                                    add(bf.cluster(), out);
-                                }
-                            }
-                        }
+        table.forEachEntry(r -> {
+            if (r.action() instanceof RouteAction.Forward f) {
+                for (Backend b : f.backends()) {
+                    if (b instanceof Backend.Forward bf) {
+                        add(bf.cluster(), out);
                     }
                 }
             }
-        }
+        });
         return out;
     }
 

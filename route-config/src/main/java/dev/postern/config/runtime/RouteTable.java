@@ -19,6 +19,25 @@ public record RouteTable(long version, Map<BindKey, PortTable> ports) {
         ports = Map.copyOf(ports);
     }
 
+    /**
+     * Visits every route entry of the table once (an entry shared by several virtual hosts or listeners, such as a
+     * catch-all route, is visited once). Off the request path: health checks, TLS contexts, summaries.
+     */
+    public void forEachEntry(java.util.function.Consumer<RouteEntry> visit) {
+        final java.util.Set<RouteEntry> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (PortTable p : ports.values()) {
+            for (ListenerRoutes l : p.listeners().entries().values()) {
+                for (VirtualHost vh : l.hosts().entries().values()) {
+                    for (RouteEntry r : vh.ownRoutes()) {
+                        if (seen.add(r)) {
+                            visit.accept(r);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /** Returns the table for a bound socket, or null. */
     public PortTable port(BindKey key) {
         return ports.get(key);

@@ -71,7 +71,7 @@ public final class TableDiff {
             sockets.add(p.bind() + "/" + p.protocol());
             for (ListenerRoutes l : p.listeners().entries().values()) {
                 for (VirtualHost vh : l.hosts().entries().values()) {
-                    for (RouteEntry r : vh.routes()) {
+                    for (RouteEntry r : vh.ownRoutes()) {
                         final Set<String> p0 = parts.computeIfAbsent(r.routeKey(), k -> new HashSet<>());
                         // The sockets and listeners a route is served on are part of what it is (the virtual hosts
                         // it lands in are not: adding a hostname elsewhere copies catch-all routes into it).

@@ -160,6 +160,11 @@ public final class VirtualHost {
         return List.copyOf(out);
     }
 
+    /** This host's own entries, in precedence order (without the fallback chain's). */
+    public List<RouteEntry> ownRoutes() {
+        return List.of(routes);
+    }
+
     /** The fallback virtual host, or null. */
     public VirtualHost fallback() {
         return fallback;

@@ -27,21 +27,13 @@ public final class DirectoryWatcher implements AutoCloseable {
     private volatile boolean closed;
 
     /**
-     * Starts watching.
+     * Starts watching; {@code onChange} receives the {@link System#nanoTime()} at which the first change of the
+     * burst was seen (for propagation metrics).
      *
      * @param dir the directory
      * @param debounce how long changes must be quiet before the callback runs
      * @param onChange what to run (a rebuild)
      * @throws IOException if the directory cannot be watched
-     */
-    public DirectoryWatcher(Path dir, Duration debounce, Runnable onChange) throws IOException {
-        this(dir, debounce, first -> onChange.run());
-        requireNonNull(onChange, "onChange");
-    }
-
-    /**
-     * Starts watching; {@code onChange} receives the {@link System#nanoTime()} at which the first change of the
-     * burst was seen (for propagation metrics).
      */
     public DirectoryWatcher(Path dir, Duration debounce, java.util.function.LongConsumer onChange)
             throws IOException {
