@@ -9,9 +9,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 
 import java.time.Clock;
 import java.time.temporal.ChronoUnit;
@@ -29,9 +30,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Writes what route-config computed ({@link ResourceStatus}) to the status subresource of each object (an update
- * of the subresource carrying the resourceVersion it was computed from: a conflict is retried, never
- * overwritten), and only when it differs from what the object already has.
+ * Writes what route-config computed ({@link ResourceStatus}) to the status subresource of each object (a JSON
+ * Patch that tests the resourceVersion the status was computed from and then sets the stanza: a conflict is
+ * retried, never overwritten), and only when it differs from what the object already has.
  *
  * <ul>
  *   <li>{@code lastTransitionTime}: kept from the object's condition of the same type when its status did not
@@ -170,21 +171,20 @@ final class StatusWriter {
         if (canonical(existing).equals(want)) {
             return true;
         }
-        // The whole stanza replaced through the status subresource with the resourceVersion it was computed
-        // from: lists are replaced (never merged), keys we no longer compute disappear, and a concurrent writer
-        // (another controller adding its own route parents) makes it fail with 409 instead of being overwritten;
-        // the caller retries on a fresh cache.
-        final GenericKubernetesResource update = new GenericKubernetesResource();
-        update.setApiVersion(kind.apiVersion());
-        update.setKind(kind.kind());
-        update.setMetadata(new ObjectMetaBuilder(obj.getMetadata()).build());
-        update.setAdditionalProperty("spec", obj.getAdditionalProperties().get("spec"));
-        update.setAdditionalProperty("status", desired);
+        // A JSON Patch (RFC 6902) of the status subresource: set metadata.resourceVersion to the one the status
+        // was computed from (the API server then requires the stored object to still have it, as
+        // controller-runtime's MergeFromWithOptimisticLock does), and "add" (create or replace) the whole stanza.
+        // Lists are replaced, never merged; keys we no longer compute disappear; a concurrent writer (another
+        // controller adding its own route parents) makes it fail with 409 instead of being overwritten, and the
+        // caller retries on a fresh cache. Nothing but status changes.
+        final String patch = statusPatch(rv, desired);
         try {
             final var op = client.genericKubernetesResources(kind.context());
-            final GenericKubernetesResource after = kind.namespaced()
-                    ? op.inNamespace(obj.getMetadata().getNamespace()).resource(update).updateStatus()
-                    : op.resource(update).updateStatus();
+            final var named = kind.namespaced()
+                    ? op.inNamespace(obj.getMetadata().getNamespace()).withName(obj.getMetadata().getName())
+                    : op.withName(obj.getMetadata().getName());
+            final GenericKubernetesResource after =
+                    named.subresource("status").patch(PatchContext.of(PatchType.JSON), patch);
             patches++;
             written.put(key, new Written(want, rv, after == null ? null : after.getMetadata().getResourceVersion()));
             LOG.info("status written: {}", key);
@@ -199,6 +199,20 @@ final class StatusWriter {
                 LOG.warn("status update of {} failed ({}): {}", key, e.getCode(), e.getMessage());
             }
             return false;
+        }
+    }
+
+    /** The JSON Patch document: the resourceVersion precondition, then the whole status stanza. */
+    static String statusPatch(String resourceVersion, Map<String, Object> status) {
+        final List<Map<String, Object>> ops = new ArrayList<>(2);
+        if (resourceVersion != null) {
+            ops.add(Map.of("op", "replace", "path", "/metadata/resourceVersion", "value", resourceVersion));
+        }
+        ops.add(Map.of("op", "add", "path", "/status", "value", status));
+        try {
+            return MAPPER.writeValueAsString(ops);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
         }
     }
 
