@@ -20,6 +20,7 @@ import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2ServerUpgradeCodec;
 import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.handler.flow.FlowControlHandler;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
@@ -171,7 +172,7 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
             final ChannelPipeline p = ctx.pipeline();
             context.metrics().onTlsHandshake(resumed(p.get(SslHandler.class)));
             if (ApplicationProtocolNames.HTTP_2.equals(protocol)) {
-                p.addLast(guard(true), http2FrameCodec(), multiplex());
+                p.addLast(guard(true), flushConsolidation(), http2FrameCodec(), multiplex());
                 return;
             }
             ctx.channel().config().setAutoRead(false);
@@ -250,6 +251,16 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 .build();
     }
 
+    /**
+     * Coalesces an HTTP/2 connection's flushes: every stream's response is flushed when its upstream read ends,
+     * and each of those would be a write syscall of its own on the shared connection. Flushes made while the
+     * connection reads go out at its read-complete; the others at the end of the event-loop task batch, so the
+     * streams answered in one loop iteration share one write (perf/FINDINGS.md §1 and §3).
+     */
+    private static FlushConsolidationHandler flushConsolidation() {
+        return new FlushConsolidationHandler(FlushConsolidationHandler.DEFAULT_EXPLICIT_FLUSH_AFTER_FLUSHES, true);
+    }
+
     private Http2MultiplexHandler multiplex() {
         return new Http2MultiplexHandler(new ChannelInitializer<Channel>() {
             @Override
@@ -285,6 +296,10 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
             if (addCodecs) {
                 p.addAfter(ctx.name(), "h2-frame-codec", http2FrameCodec());
                 p.addAfter("h2-frame-codec", "h2-multiplex", multiplex());
+            }
+            final ChannelHandlerContext codec = p.context(Http2FrameCodec.class);
+            if (codec != null) {
+                p.addBefore(codec.name(), "h2-flush", flushConsolidation());
             }
             for (Class<? extends io.netty.channel.ChannelHandler> c : List.of(HttpServerExpectContinueHandler.class,
                     FlowControlHandler.class, Http1ProxyHandler.class)) {

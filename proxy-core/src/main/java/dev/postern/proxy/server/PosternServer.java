@@ -400,7 +400,8 @@ public final class PosternServer implements AutoCloseable {
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.AUTO_READ, false)
-                .childOption(ChannelOption.TCP_NODELAY, true)
+                // No TCP_NODELAY child option: every Netty transport already sets it on each accepted socket,
+                // and setting it again is one more setsockopt per connection (perf/FINDINGS.md §2).
                 .childHandler(initializer(key, protocol));
     }
 
