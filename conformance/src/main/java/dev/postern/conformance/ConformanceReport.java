@@ -12,41 +12,61 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
+import dev.postern.config.Features;
+
 import org.yaml.snakeyaml.DumperOptions;
 import org.yaml.snakeyaml.Yaml;
 
 /**
  * Writes the replay's results as an upstream {@code ConformanceReport} (gateway.networking.k8s.io/v1): per profile
- * the core and extended results with statistics, failed and skipped tests, and the supported features. Results
+ * the core and extended results with statistics, failed and skipped tests, and the supported and unsupported
+ * features (with the reasons in the summary). The test lists are upstream's (upstream-tests-v1.6.1.tsv). Results
  * come from every test class of the run (one results file each), so the report is complete whichever class
  * finishes last.
  */
 public final class ConformanceReport {
-    /** GATEWAY-HTTP core at v1.6.1: 22 traffic tests and 15 status tests. */
-    static final Set<String> HTTP_CORE = Set.of("GatewayClassObservedGenerationBump", "GatewayInvalidParametersRef",
-            "GatewayInvalidRouteKind", "GatewayInvalidTLSConfiguration", "GatewayListenerUnsupportedProtocol",
-            "GatewayModifyListeners", "GatewayObservedGenerationBump", "GatewaySecretInvalidReferenceGrant",
-            "GatewaySecretMissingReferenceGrant", "GatewaySecretReferenceGrantAllInNamespace",
-            "GatewaySecretReferenceGrantSpecific", "GatewayWithAttachedRoutes",
-            "HTTPRouteInvalidCrossNamespaceParentRef", "HTTPRouteInvalidParentRefNotMatchingSectionName",
-            "HTTPRouteObservedGenerationBump", "HTTPRouteSimpleSameNamespace", "HTTPRouteCrossNamespace",
-            "HTTPRouteExactPathMatching", "HTTPRouteHTTPSListener", "HTTPRouteHeaderMatching",
-            "HTTPRouteHostnameIntersection", "HTTPRouteInvalidBackendRefUnknownKind",
-            "HTTPRouteInvalidCrossNamespaceBackendRef", "HTTPRouteInvalidNonExistentBackendRef",
-            "HTTPRouteInvalidReferenceGrant", "HTTPRouteListenerHostnameMatching", "HTTPRouteMatching",
-            "HTTPRouteMatchingAcrossRoutes", "HTTPRouteMultipleGateways", "HTTPRouteNoBackendRefs",
-            "HTTPRoutePartiallyInvalidViaInvalidReferenceGrant", "HTTPRoutePathMatchOrder",
-            "HTTPRouteRedirectHostAndStatus", "HTTPRouteReferenceGrant", "HTTPRouteRequestHeaderModifier",
-            "HTTPRouteServiceTypes", "HTTPRouteWeight");
-    /** The Gateway-only status tests, core in every profile. */
-    static final Set<String> GATEWAY_CORE = Set.of("GatewayClassObservedGenerationBump",
-            "GatewayInvalidParametersRef", "GatewayInvalidRouteKind", "GatewayInvalidTLSConfiguration",
-            "GatewayListenerUnsupportedProtocol", "GatewayModifyListeners", "GatewayObservedGenerationBump",
-            "GatewaySecretInvalidReferenceGrant", "GatewaySecretMissingReferenceGrant",
-            "GatewaySecretReferenceGrantAllInNamespace", "GatewaySecretReferenceGrantSpecific");
-    /** GATEWAY-GRPC core beyond the Gateway tests. */
-    static final Set<String> GRPC_CORE = Set.of("GRPCExactMethodMatching", "GRPCRouteHeaderMatching",
-            "GRPCRouteListenerHostnameMatching", "GRPCRouteWeight");
+    /** The profiles reported, in the upstream order. */
+    static final List<String> PROFILES = List.of("GATEWAY-HTTP", "GATEWAY-TLS", "GATEWAY-GRPC", "GATEWAY-TCP",
+            "GATEWAY-UDP");
+
+    /** One upstream test: its profile column ("GATEWAY-TLS:core", "all GATEWAY-*: ext") and its features. */
+    record UpstreamTest(String name, String profile, List<String> features) {
+        boolean in(String p, boolean core) {
+            final String level = core ? "core" : "ext";
+            return profile.equals(p + ":" + level) || profile.equals("all GATEWAY-*: " + level);
+        }
+    }
+
+    /** Every upstream v1.6.1 test that belongs to a GATEWAY-* profile. */
+    static final List<UpstreamTest> UPSTREAM = load();
+
+    private static List<UpstreamTest> load() {
+        try (var in = ConformanceReport.class.getResourceAsStream("upstream-tests-v1.6.1.tsv")) {
+            final List<UpstreamTest> out = new ArrayList<>();
+            for (String line : new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).split("\n")) {
+                if (line.isBlank() || line.startsWith("#")) {
+                    continue;
+                }
+                final String[] f = line.split("\t", -1);
+                out.add(new UpstreamTest(f[0], f[1], f.length > 2 && !f[2].isEmpty()
+                        ? List.of(f[2].split(",")) : List.of()));
+            }
+            return List.copyOf(out);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** The core tests of a profile. */
+    static Set<String> core(String profile) {
+        final Set<String> out = new TreeSet<>();
+        for (UpstreamTest t : UPSTREAM) {
+            if (t.in(profile, true)) {
+                out.add(t.name());
+            }
+        }
+        return out;
+    }
 
     private ConformanceReport() {
     }
@@ -60,16 +80,12 @@ public final class ConformanceReport {
                 .append('\t').append(String.join(",", features.getOrDefault(k, List.of()))).append('\n'));
         Files.writeString(dir.resolve("results-" + source + ".tsv"), sb.toString());
         final Map<String, String> all = new TreeMap<>();
-        final Map<String, List<String>> feats = new TreeMap<>();
         try (var files = Files.list(dir)) {
             for (Path p : files.filter(f -> f.getFileName().toString().startsWith("results-")).toList()) {
                 for (String line : Files.readAllLines(p)) {
                     final String[] parts = line.split("\t", -1);
                     // A test checked by several classes (traffic and status parts) passes only if all parts pass.
                     all.merge(parts[0], parts[1], (a, b) -> a.equals("passed") ? b : a);
-                    if (parts.length > 2 && !parts[2].isEmpty()) {
-                        feats.put(parts[0], List.of(parts[2].split(",")));
-                    }
                 }
             }
         }
@@ -83,49 +99,60 @@ public final class ConformanceReport {
                 "url", "https://postern.dev", "version", "0.1.0-SNAPSHOT", "contact", new ArrayList<>()));
         report.put("mode", "static-replay");
         final List<Object> profiles = new ArrayList<>();
-        profiles.add(profile("GATEWAY-HTTP", HTTP_CORE, all, feats, n -> n.startsWith("HTTPRoute")
-                || n.startsWith("GatewayHTTP") || n.equals("GatewayWithAttachedRoutesWithPort8080")));
-        final Set<String> grpcCore = new TreeSet<>(GATEWAY_CORE);
-        grpcCore.addAll(GRPC_CORE);
-        profiles.add(profile("GATEWAY-GRPC", grpcCore, all, feats, n -> n.startsWith("GRPC")
-                && !GRPC_CORE.contains(n)));
+        for (String p : PROFILES) {
+            profiles.add(profile(p, all));
+        }
         report.put("profiles", profiles);
         final DumperOptions o = new DumperOptions();
         o.setDefaultFlowStyle(DumperOptions.FlowStyle.BLOCK);
         Files.writeString(dir.resolve("conformance-report.yaml"), new Yaml(o).dump(report));
     }
 
-    private static Map<String, Object> profile(String name, Set<String> core, Map<String, String> all,
-                                               Map<String, List<String>> feats,
-                                               java.util.function.Predicate<String> extended) {
+    /**
+     * One profile as upstream reports it: every core test (one not run is skipped), and the extended tests of the
+     * features Postern claims ({@link Features#SUPPORTED}); the extended features of the profile that Postern does
+     * not claim are listed as unsupported, their tests not counted, and the summary gives each one's reason.
+     */
+    private static Map<String, Object> profile(String name, Map<String, String> all) {
         final Map<String, Object> p = new LinkedHashMap<>();
         p.put("name", name);
-        p.put("core", level(core, all));
+        p.put("core", level(core(name), all));
         final Set<String> ext = new TreeSet<>();
-        for (String t : all.keySet()) {
-            if (!core.contains(t) && extended.test(t)) {
-                ext.add(t);
-            }
-        }
-        final Map<String, Object> e = level(ext, all);
         final Set<String> supported = new TreeSet<>();
         final Set<String> unsupported = new TreeSet<>();
-        for (String t : ext) {
-            for (String f : feats.getOrDefault(t, List.of())) {
-                if (!f.equals("Gateway") && !f.equals("HTTPRoute") && !f.equals("GRPCRoute")) {
-                    (all.get(t).equals("passed") ? supported : unsupported).add(f);
+        for (UpstreamTest t : UPSTREAM) {
+            if (!t.in(name, false)) {
+                continue;
+            }
+            final List<String> extFeatures = t.features().stream()
+                    .filter(f -> !BASE_FEATURES.contains(f)).toList();
+            if (Features.SUPPORTED.containsAll(t.features())) {
+                ext.add(t.name());
+                supported.addAll(extFeatures);
+            } else {
+                for (String f : extFeatures) {
+                    if (!Features.SUPPORTED.contains(f)) {
+                        unsupported.add(f);
+                    }
                 }
             }
         }
-        unsupported.removeAll(supported);
+        final Map<String, Object> e = level(ext, all);
         e.put("supportedFeatures", new ArrayList<>(supported));
         e.put("unsupportedFeatures", new ArrayList<>(unsupported));
         p.put("extended", e);
-        p.put("summary", "Replayed offline by conformance/ (docs/conformance.md). Extended results cover the "
-                + "ported tests only; Gateway backend client certificates, ListenerSet and the TLS profile are "
-                + "not replayed yet.");
+        final StringBuilder summary = new StringBuilder("Replayed offline by conformance/ (docs/conformance.md).");
+        for (String f : unsupported) {
+            summary.append(' ').append(f).append(": ")
+                    .append(Features.UNSUPPORTED.getOrDefault(f, "not claimed")).append('.');
+        }
+        p.put("summary", summary.toString());
         return p;
     }
+
+    /** Core features of some profile: not extended features of any. */
+    private static final Set<String> BASE_FEATURES = Set.of("Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute",
+            "ReferenceGrant", "TCPRoute", "UDPRoute");
 
     private static Map<String, Object> level(Set<String> tests, Map<String, String> all) {
         final List<String> failed = new ArrayList<>();

@@ -63,16 +63,7 @@ public final class KubernetesSource implements ConfigSource {
     private static final Logger LOG = LoggerFactory.getLogger(KubernetesSource.class);
 
     /** The features the GatewayClass status announces (those the conformance replay passes). */
-    public static final List<String> SUPPORTED_FEATURES = List.of("Gateway", "GatewayHTTPListenerIsolation",
-            "GatewayHTTPSListenerDetectMisdirectedRequests", "GatewayPort8080", "GRPCRoute", "HTTPRoute",
-            "HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode", "HTTPRoute308RedirectStatusCode",
-            "HTTPRouteBackendProtocolH2C", "HTTPRouteBackendProtocolWebSocket",
-            "HTTPRouteBackendRequestHeaderModification", "HTTPRouteBackendTimeout", "HTTPRouteCORS",
-            "HTTPRouteHostRewrite", "HTTPRouteMethodMatching", "HTTPRouteNamedRouteRule", "HTTPRouteParentRefPort",
-            "HTTPRoutePathRedirect", "HTTPRoutePathRewrite", "HTTPRoutePortRedirect", "HTTPRouteQueryParamMatching",
-            "HTTPRouteRequestMirror", "HTTPRouteRequestMultipleMirrors", "HTTPRouteRequestPercentageMirror",
-            "HTTPRouteRequestTimeout", "HTTPRouteResponseHeaderModification", "HTTPRouteRetry",
-            "HTTPRouteSchemeRedirect", "ReferenceGrant", "TLSRoute");
+    public static final List<String> SUPPORTED_FEATURES = dev.postern.config.Features.SUPPORTED;
 
     /**
      * Timing and identity.
