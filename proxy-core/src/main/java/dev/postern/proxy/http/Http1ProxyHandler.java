@@ -401,10 +401,19 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             headRequest = r.method().equals(HttpMethod.HEAD);
             requestHasBody = HttpUtil.isTransferEncodingChunked(r) || HttpUtil.getContentLength(r, 0L) > 0;
             final HttpHeaders h = r.headers();
-            head = RequestHead.parse(r.method().name(), r.uri(), h.get(HttpHeaderNames.HOST), h);
+            head = RequestHead.parse(r.method().name(), r.uri(), h.get(HttpHeaderNames.HOST), h,
+                    sc.bootstrap().downstream().paths());
             if (head == null) {
                 keepAlive = false;
                 localReply(LocalReplies.of(ProxyError.BAD_REQUEST, false, ctx.alloc()), true);
+                return;
+            }
+            if (head.slashRedirect()) {
+                // path_with_escaped_slashes_action UNESCAPE_AND_REDIRECT: the client asks again for the plain path
+                final FullHttpResponse rd = LocalReplies.of(HttpResponseStatus.TEMPORARY_REDIRECT, "", keepAlive,
+                        ctx.alloc());
+                rd.headers().set(HttpHeaderNames.LOCATION, head.pathAndQuery());
+                localReply(rd, true);
                 return;
             }
             // Pin the table once for the whole exchange.

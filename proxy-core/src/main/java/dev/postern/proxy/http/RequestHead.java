@@ -8,7 +8,7 @@ import java.util.Locale;
 
 /**
  * The parts of a request head that routing reads: method, host (lower case, no port), path and query, split
- * once from the request target. Origin-form ({@code /p?q}) and absolute-form ({@code http://h/p?q}) targets are
+ * once from the request target, the path normalized by the bootstrap's policy ({@link PathNormalizer}). Origin-form ({@code /p?q}) and absolute-form ({@code http://h/p?q}) targets are
  * accepted; in absolute form the target's authority wins over the Host header (RFC 9112 §3.2.2).
  */
 public final class RequestHead implements RequestView {
@@ -19,10 +19,12 @@ public final class RequestHead implements RequestView {
     private final String query;
     private final HttpHeaders headers;
     private final boolean absolute;
+    private final boolean slashRedirect;
 
     private RequestHead(String method, String authority, String host, String path, String query,
-                        HttpHeaders headers, boolean absolute) {
+                        HttpHeaders headers, boolean absolute, boolean slashRedirect) {
         this.absolute = absolute;
+        this.slashRedirect = slashRedirect;
         this.method = method;
         this.authority = authority;
         this.host = host;
@@ -39,6 +41,15 @@ public final class RequestHead implements RequestView {
      * @param hostHeader the Host header or :authority, may be null
      */
     public static RequestHead parse(String method, String uri, String hostHeader, HttpHeaders headers) {
+        return parse(method, uri, hostHeader, headers, PathNormalizer.Policy.DEFAULTS);
+    }
+
+    /**
+     * Parses a request head with a path policy: the path is normalized ({@link PathNormalizer}) and the result is
+     * both what routing matches and what is forwarded; null also when the policy rejects the path.
+     */
+    public static RequestHead parse(String method, String uri, String hostHeader, HttpHeaders headers,
+                                    PathNormalizer.Policy paths) {
         String authority = hostHeader;
         String target = uri;
         final boolean absolute = !uri.startsWith("/");
@@ -46,7 +57,7 @@ public final class RequestHead implements RequestView {
             final int scheme = uri.indexOf("://");
             if (scheme <= 0) {
                 return uri.equals("*") && method.equals("OPTIONS") && validAuthority(authority)
-                        ? new RequestHead(method, authority, hostOf(authority), "*", null, headers, false) : null;
+                        ? new RequestHead(method, authority, hostOf(authority), "*", null, headers, false, false) : null;
             }
             if (!(scheme == 4 && uri.regionMatches(true, 0, "http", 0, 4)
                     || scheme == 5 && uri.regionMatches(true, 0, "https", 0, 5))) {
@@ -60,9 +71,16 @@ public final class RequestHead implements RequestView {
             return null;
         }
         final int q = target.indexOf('?');
-        final String path = q < 0 ? target : target.substring(0, q);
+        final String raw = q < 0 ? target : target.substring(0, q);
+        final String path = PathNormalizer.normalize(raw, paths);
+        if (path == PathNormalizer.REJECT) {
+            return null;
+        }
+        final boolean redirect = path != raw
+                && paths.escapedSlashes() == PathNormalizer.EscapedSlashes.UNESCAPE_AND_REDIRECT
+                && PathNormalizer.hasEscapedSlash(raw);
         final String query = q < 0 ? null : target.substring(q + 1);
-        return new RequestHead(method, authority, hostOf(authority), path, query, headers, absolute);
+        return new RequestHead(method, authority, hostOf(authority), path, query, headers, absolute, redirect);
     }
 
     /**
@@ -184,6 +202,14 @@ public final class RequestHead implements RequestView {
     /** The authority as received (Host header or absolute-form authority), with any port. */
     public String authority() {
         return authority;
+    }
+
+    /**
+     * True when the path held percent-encoded slashes and the policy is UNESCAPE_AND_REDIRECT: the answer is a
+     * 307 to {@link #pathAndQuery()}, which holds the unescaped, normalized path.
+     */
+    public boolean slashRedirect() {
+        return slashRedirect;
     }
 
     /** True when the request target was in absolute form ({@code http://host/path}). */
