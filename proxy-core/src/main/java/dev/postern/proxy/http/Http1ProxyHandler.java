@@ -1162,6 +1162,10 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             }
             up = null;
             if (responseStarted) {
+                if (!tunnel && !responseDone && flags == null) {
+                    flags = ProxyError.UPSTREAM_RESET.flag(); // Envoy's UC: the backend went away mid-response
+                    sc.metrics().onError(flags);
+                }
                 ctx.close(); // cannot tell the client anything better mid-response (or the tunnel ended)
                 return;
             }
