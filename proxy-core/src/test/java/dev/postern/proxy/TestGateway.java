@@ -123,6 +123,12 @@ final class TestGateway implements AutoCloseable {
                 new EchoServer.Identity("default", pod, "", "", "3000"));
     }
 
+    /** The same, reporting every echoed request target to {@code log} (to count what reached the backend). */
+    static EchoServer echo(String pod, java.util.function.Consumer<String> log) throws InterruptedException {
+        return EchoServer.start(ECHO_GROUP, NioServerSocketChannel.class, new InetSocketAddress("127.0.0.1", 0),
+                new EchoServer.Identity("default", pod, "", "", "3000"), log);
+    }
+
     /** A Service plus EndpointSlice YAML for endpoints on 127.0.0.1 at {@code port}. */
     static String service(String name, int... ports) {
         return service(name, null, ports);

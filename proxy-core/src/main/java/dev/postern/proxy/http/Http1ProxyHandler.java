@@ -401,10 +401,19 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             headRequest = r.method().equals(HttpMethod.HEAD);
             requestHasBody = HttpUtil.isTransferEncodingChunked(r) || HttpUtil.getContentLength(r, 0L) > 0;
             final HttpHeaders h = r.headers();
-            head = RequestHead.parse(r.method().name(), r.uri(), h.get(HttpHeaderNames.HOST), h);
+            head = RequestHead.parse(r.method().name(), r.uri(), h.get(HttpHeaderNames.HOST), h,
+                    sc.bootstrap().downstream().paths());
             if (head == null) {
                 keepAlive = false;
                 localReply(LocalReplies.of(ProxyError.BAD_REQUEST, false, ctx.alloc()), true);
+                return;
+            }
+            if (head.slashRedirect()) {
+                // path_with_escaped_slashes_action UNESCAPE_AND_REDIRECT: the client asks again for the plain path
+                final FullHttpResponse rd = LocalReplies.of(HttpResponseStatus.TEMPORARY_REDIRECT, "", keepAlive,
+                        ctx.alloc());
+                rd.headers().set(HttpHeaderNames.LOCATION, head.pathAndQuery());
+                localReply(rd, true);
                 return;
             }
             // Pin the table once for the whole exchange.
@@ -440,7 +449,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         /**
          * What the HTTP/1.1 decoder lets through but RFC 9112 (and request-smuggling defence) does not: a version
-         * other than 1.0/1.1, more than one Host, and any Transfer-Encoding other than exactly {@code chunked}.
+         * other than 1.0/1.1, more than one Host, any Transfer-Encoding other than exactly {@code chunked}, and any
+         * Transfer-Encoding in HTTP/1.0 (RFC 9112 §6.1: the framing is faulty).
          */
         private boolean framingValid(HttpRequest r) {
             final HttpVersion v = r.protocolVersion();
@@ -452,7 +462,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 return false;
             }
             final java.util.List<String> te = h.getAll(HttpHeaderNames.TRANSFER_ENCODING);
-            return te.isEmpty() || (te.size() == 1 && te.getFirst().trim().equalsIgnoreCase("chunked")
+            return te.isEmpty() || (te.size() == 1 && v.minorVersion() == 1
+                    && te.getFirst().trim().equalsIgnoreCase("chunked")
                     && !h.contains(HttpHeaderNames.CONTENT_LENGTH));
         }
 
@@ -663,6 +674,9 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 h.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
                 h.remove(HttpHeaderNames.CONTENT_LENGTH);
             }
+            if (head.absoluteForm()) {
+                h.set(HttpHeaderNames.HOST, head.authority()); // RFC 9112 §3.2.2: the target's authority wins
+            }
             String pathAndQuery = head.pathAndQuery();
             for (RouteAction.Filters fs : new RouteAction.Filters[] {routeFilters, backendFilters}) {
                 if (fs == RouteAction.Filters.NONE) {
@@ -746,6 +760,9 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                     read();
                 }
                 return;
+            }
+            if (last && !((LastHttpContent) c).trailingHeaders().isEmpty()) {
+                stripForbiddenTrailers(((LastHttpContent) c).trailingHeaders());
             }
             if (c.content().isReadable()) {
                 bodyForwarded = true;
@@ -953,6 +970,20 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             if (msg instanceof HttpContent hc) {
                 bytesOut += hc.content().readableBytes();
             }
+            if (msg instanceof HttpContent hc && hc.decoderResult().isFailure()) {
+                // A malformed body (a bad chunk): the response cannot be completed. Nothing of this connection is
+                // reused, and the client must see an incomplete response, never a clean end.
+                ReferenceCountUtil.release(msg);
+                dropUpstream();
+                if (!responseStarted) {
+                    error(ProxyError.UPSTREAM_PROTOCOL_ERROR);
+                } else {
+                    flags = ProxyError.UPSTREAM_PROTOCOL_ERROR.flag();
+                    sc.metrics().onError(flags);
+                    ctx.close();
+                }
+                return;
+            }
             final boolean last = msg instanceof LastHttpContent;
             if (last) {
                 // The upstream is free once its response is complete, and reusable if our request was too.
@@ -1068,8 +1099,8 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                         dp.remove(c);
                     }
                 }
-                if (u.pipeline().get(io.netty.handler.codec.http.HttpClientCodec.class) != null) {
-                    u.pipeline().remove(io.netty.handler.codec.http.HttpClientCodec.class);
+                if (u.pipeline().get(dev.postern.proxy.upstream.UpstreamCodec.class) != null) {
+                    u.pipeline().remove(dev.postern.proxy.upstream.UpstreamCodec.class);
                 }
                 tunnel = true;
                 if (earlyBytes != null) {
@@ -1131,6 +1162,10 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             }
             up = null;
             if (responseStarted) {
+                if (!tunnel && !responseDone && flags == null) {
+                    flags = ProxyError.UPSTREAM_RESET.flag(); // Envoy's UC: the backend went away mid-response
+                    sc.metrics().onError(flags);
+                }
                 ctx.close(); // cannot tell the client anything better mid-response (or the tunnel ended)
                 return;
             }
@@ -1267,6 +1302,27 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private static void cancel(ScheduledFuture<?> f) {
             if (f != null) {
                 f.cancel(false);
+            }
+        }
+
+        /**
+         * Fields a sender must not put in trailers (RFC 9110 §6.5.1: framing, routing, authentication, request
+         * modifiers and controls): dropped from request trailers before they go upstream.
+         */
+        private static final java.util.Set<AsciiString> FORBIDDEN_TRAILERS = java.util.Set.of(
+                HttpHeaderNames.CONTENT_LENGTH, HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderNames.TRAILER,
+                HttpHeaderNames.HOST, HttpHeaderNames.CONNECTION, HttpHeaderNames.KEEP_ALIVE,
+                HttpHeaderNames.PROXY_CONNECTION, HttpHeaderNames.TE, HttpHeaderNames.UPGRADE,
+                HttpHeaderNames.AUTHORIZATION, HttpHeaderNames.PROXY_AUTHORIZATION, HttpHeaderNames.COOKIE,
+                HttpHeaderNames.EXPECT, HttpHeaderNames.MAX_FORWARDS, HttpHeaderNames.RANGE,
+                HttpHeaderNames.CONTENT_TYPE, HttpHeaderNames.CONTENT_ENCODING, HttpHeaderNames.CONTENT_RANGE,
+                HttpHeaderNames.CACHE_CONTROL);
+
+        private static void stripForbiddenTrailers(HttpHeaders t) {
+            for (String n : new java.util.ArrayList<>(t.names())) {
+                if (FORBIDDEN_TRAILERS.contains(AsciiString.of(n).toLowerCase())) {
+                    t.remove(n);
+                }
             }
         }
 

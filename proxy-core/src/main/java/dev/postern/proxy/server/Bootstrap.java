@@ -58,12 +58,28 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
      *     response started, else the connection is cut (Envoy's stream_idle_timeout: 5 min)
      * @param requestHeadersTimeout the longest a request head may take from its first byte to its end
      *     (Envoy's request_headers_timeout; slowloris defence); 408 and close past it
+     * @param paths the path normalization policy: {@code mergeSlashes} and {@code pathWithEscapedSlashesAction}
+     *     (Envoy's merge_slashes and path_with_escaped_slashes_action); dot segments are always removed
      */
     public record Downstream(int maxConnections, int maxConnectionsPerListener, Duration idleTimeout,
-                             Duration streamIdleTimeout, Duration requestHeadersTimeout) {
+                             Duration streamIdleTimeout, Duration requestHeadersTimeout,
+                             dev.postern.proxy.http.PathNormalizer.Policy paths) {
         /** The defaults. */
         public static final Downstream DEFAULTS = new Downstream(100_000, 0, Duration.ofHours(1),
                 Duration.ofMinutes(5), Duration.ofSeconds(10));
+
+        /** The limits with the default path policy. */
+        public Downstream(int maxConnections, int maxConnectionsPerListener, Duration idleTimeout,
+                          Duration streamIdleTimeout, Duration requestHeadersTimeout) {
+            this(maxConnections, maxConnectionsPerListener, idleTimeout, streamIdleTimeout, requestHeadersTimeout,
+                    dev.postern.proxy.http.PathNormalizer.Policy.DEFAULTS);
+        }
+
+        /** A copy with another path policy. */
+        public Downstream withPaths(dev.postern.proxy.http.PathNormalizer.Policy p) {
+            return new Downstream(maxConnections, maxConnectionsPerListener, idleTimeout, streamIdleTimeout,
+                    requestHeadersTimeout, p);
+        }
     }
 
     /**
@@ -327,7 +343,7 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
 
     private static Downstream downstream(Path file, Map<?, ?> m) {
         known(file, "downstream", m, Set.of("maxConnections", "maxConnectionsPerListener", "idleTimeout",
-                "streamIdleTimeout", "requestHeadersTimeout"));
+                "streamIdleTimeout", "requestHeadersTimeout", "mergeSlashes", "pathWithEscapedSlashesAction"));
         final Downstream d = Downstream.DEFAULTS;
         return new Downstream(
                 positive(file, "downstream.maxConnections", integer(file, m, "downstream.maxConnections",
@@ -340,7 +356,24 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 positive(file, "downstream.streamIdleTimeout", duration(file, m, "downstream.streamIdleTimeout",
                         "streamIdleTimeout", d.streamIdleTimeout())),
                 positive(file, "downstream.requestHeadersTimeout", duration(file, m,
-                        "downstream.requestHeadersTimeout", "requestHeadersTimeout", d.requestHeadersTimeout())));
+                        "downstream.requestHeadersTimeout", "requestHeadersTimeout", d.requestHeadersTimeout())),
+                new dev.postern.proxy.http.PathNormalizer.Policy(
+                        bool(file, m, "downstream.mergeSlashes", "mergeSlashes", d.paths().mergeSlashes()),
+                        escapedSlashes(file, m.get("pathWithEscapedSlashesAction"), d.paths().escapedSlashes())));
+    }
+
+    private static dev.postern.proxy.http.PathNormalizer.EscapedSlashes escapedSlashes(Path file, Object v,
+            dev.postern.proxy.http.PathNormalizer.EscapedSlashes def) {
+        if (v == null) {
+            return def;
+        }
+        try {
+            return dev.postern.proxy.http.PathNormalizer.EscapedSlashes.valueOf(String.valueOf(v));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ": downstream.pathWithEscapedSlashesAction: \"" + v
+                    + "\" is not one of " + java.util.Arrays.toString(
+                    dev.postern.proxy.http.PathNormalizer.EscapedSlashes.values()));
+        }
     }
 
     private static Http2 http2(Path file, Map<?, ?> m) {
@@ -458,6 +491,17 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
     private static String str(Map<?, ?> m, String key, String def) {
         final Object v = m.get(key);
         return v == null ? def : String.valueOf(v);
+    }
+
+    private static boolean bool(Path file, Map<?, ?> m, String path, String key, boolean def) {
+        final Object v = m.get(key);
+        if (v == null) {
+            return def;
+        }
+        if (!(v instanceof Boolean b)) {
+            throw new IllegalArgumentException(file + ": " + path + ": must be true or false, got " + v);
+        }
+        return b;
     }
 
     private static int integer(Path file, Map<?, ?> m, String path, String key, int def) {

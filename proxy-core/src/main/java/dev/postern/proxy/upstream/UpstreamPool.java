@@ -10,8 +10,6 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
-import io.netty.handler.codec.http.HttpClientCodec;
-import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
@@ -95,7 +93,7 @@ public final class UpstreamPool {
                     @Override
                     protected void initChannel(Channel ch) {
                         ch.pipeline().addLast(new IdleStateHandler(0, 0, idleMs, TimeUnit.MILLISECONDS))
-                                .addLast(new HttpClientCodec(new HttpDecoderConfig().setMaxHeaderSize(64 * 1024), false, false))
+                                .addLast(new UpstreamCodec(64 * 1024))
                                 .addLast(new UpstreamHandler());
                     }
                 });
