@@ -106,6 +106,38 @@ public final class ConformanceReport {
         final DumperOptions o = new DumperOptions();
         o.setDefaultFlowStyle(DumperOptions.FlowStyle.BLOCK);
         Files.writeString(dir.resolve("conformance-report.yaml"), new Yaml(o).dump(report));
+        Files.writeString(dir.resolve("conformance-table.md"), table(profiles));
+    }
+
+    /** The README's result table, from the report (conformance/readme-table copies it into README.md). */
+    @SuppressWarnings("unchecked")
+    static String table(List<Object> profiles) {
+        final StringBuilder sb = new StringBuilder("| profile | core | extended | features not claimed |\n"
+                + "|---|---|---|---|\n");
+        for (Object o : profiles) {
+            final Map<String, Object> p = (Map<String, Object>) o;
+            sb.append("| ").append(p.get("name")).append(" | ")
+                    .append(cell((Map<String, Object>) p.get("core"))).append(" | ")
+                    .append(cell((Map<String, Object>) p.get("extended"))).append(" | ")
+                    .append(String.join(", ", (List<String>) ((Map<String, Object>) p.get("extended"))
+                            .get("unsupportedFeatures"))).append(" |\n");
+        }
+        return sb.toString();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static String cell(Map<String, Object> level) {
+        final Map<String, Integer> st = (Map<String, Integer>) level.get("statistics");
+        final int total = st.get("Passed") + st.get("Failed") + st.get("Skipped");
+        final StringBuilder sb = new StringBuilder().append(level.get("result")).append(", ")
+                .append(st.get("Passed")).append('/').append(total).append(" pass");
+        for (String k : List.of("failedTests", "skippedTests")) {
+            if (level.get(k) instanceof List<?> l && !l.isEmpty()) {
+                sb.append("; ").append(k.startsWith("failed") ? "failed: " : "not run: ")
+                        .append(String.join(", ", (List<String>) l));
+            }
+        }
+        return sb.toString();
     }
 
     /**
