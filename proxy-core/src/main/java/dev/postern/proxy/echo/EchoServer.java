@@ -379,7 +379,9 @@ public final class EchoServer implements AutoCloseable {
             body.put("service", id.service());
             body.put("pod", id.pod());
             body.put("httpPort", id.httpPort());
-            final io.netty.handler.ssl.SslHandler ssl = ctx.pipeline().get(io.netty.handler.ssl.SslHandler.class);
+            // An HTTP/2 stream's TLS is on its parent connection.
+            final io.netty.handler.ssl.SslHandler ssl = (ctx.channel() instanceof Http2StreamChannel s
+                    ? s.parent().pipeline() : ctx.pipeline()).get(io.netty.handler.ssl.SslHandler.class);
             if (ssl != null) {
                 final javax.net.ssl.SSLSession session = ssl.engine().getSession();
                 final Map<String, Object> t = new LinkedHashMap<>();

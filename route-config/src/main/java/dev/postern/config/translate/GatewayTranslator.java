@@ -1489,11 +1489,9 @@ public final class GatewayTranslator {
         }
         UpstreamTls tls = null;
         servicesOfRoute.add(ns + "/" + ref.name());
-        if (policy != null && !grpc && proto != Cluster.Protocol.H2C) {
+        if (policy != null) {
+            // HTTP/1.1 (and WebSocket) inside TLS, or HTTP/2 inside TLS with ALPN h2 for h2c and gRPC backends.
             tls = policy.tls;
-        } else if (policy != null) {
-            warn(r, field, "UnsupportedProtocol", "BackendTLSPolicy " + policy.key() + " is not applied: TLS to "
-                    + "HTTP/2 backends is not supported yet; the backend is reached in cleartext");
         }
         // One Cluster per Service port, protocol and TLS in a build: every rule that names it shares it (memory at
         // 10,000 routes: a few hundred Services, not tens of thousands of copies). Only reused when building it
