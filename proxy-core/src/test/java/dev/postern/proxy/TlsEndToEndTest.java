@@ -464,6 +464,31 @@ class TlsEndToEndTest {
         }
     }
 
+    // Bootstrap tls.sessionTicketKeyRotation: with a 1 s period, a ticket resumes at once and is refused once two
+    // rotations have passed (at most 2 s after it was issued), with no manual rotation.
+    @Test
+    void rotatesTicketKeysOnTheBootstrapSchedule(@TempDir Path dir) throws Exception {
+        final X509Bundle cert = TestCerts.selfSigned("res.test");
+        final int port = TestGateway.freePort();
+        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
+                  listeners: [{name: https, protocol: HTTPS, port: %d, tls: {certificateRefs: [{name: cert}]}}]
+                """.formatted(port) + route("res.test") + TestCerts.secret("default", "cert", cert));
+        final Path bootstrap = Files.createTempFile("bootstrap", ".yaml");
+        Files.writeString(bootstrap, "tls: {sessionTicketKeyRotation: 1s}\n");
+        final dev.postern.proxy.server.Bootstrap b = dev.postern.proxy.server.Bootstrap.read(bootstrap)
+                .withAdminPort(0);
+        Files.delete(bootstrap);
+        try (TestGateway gw = TestGateway.startRaw(dir, port, b)) {
+            assertEquals(java.time.Duration.ofSeconds(1), gw.server.context().serverTls().ticketKeyRotation());
+            final Path sess = dir.resolve("sess.pem");
+            assertTrue(sClient(port, "-tls1_3", "-sess_out " + sess).contains("New, TLSv1.3"));
+            assertTrue(sClient(port, "-tls1_3", "-sess_in " + sess).contains("Reused, TLSv1.3"));
+            Thread.sleep(2300);
+            assertTrue(sClient(port, "-tls1_3", "-sess_in " + sess).contains("New, TLSv1.3"),
+                    "a ticket two rotation periods old is refused");
+        }
+    }
+
     private static String sClient(int port, String version, String sessionArgs) throws Exception {
         final Result r = exec("sh", "-c", "printf 'GET / HTTP/1.1\\r\\nHost: res.test\\r\\nConnection: close"
                 + "\\r\\n\\r\\n' | openssl s_client -connect 127.0.0.1:" + port + " -servername res.test "
