@@ -399,6 +399,17 @@ public final class EchoServer implements AutoCloseable {
                     t.put("negotiatedProtocol", ssl.applicationProtocol());
                 }
                 t.put("cipherSuite", session.getCipherSuite());
+                // The client's chain as echo-basic reports it: PEM, 64-column base64, leaf first.
+                try {
+                    final java.util.List<String> peers = new java.util.ArrayList<>();
+                    for (java.security.cert.Certificate c : session.getPeerCertificates()) {
+                        peers.add("-----BEGIN CERTIFICATE-----\n" + java.util.Base64.getMimeEncoder(64,
+                                new byte[] {'\n'}).encodeToString(c.getEncoded()) + "\n-----END CERTIFICATE-----\n");
+                    }
+                    t.put("peerCertificates", peers);
+                } catch (javax.net.ssl.SSLPeerUnverifiedException | java.security.cert.CertificateEncodingException e) {
+                    // no client certificate
+                }
                 body.put("tls", t);
             }
             LOG.info("Echoing back request made to {} to client ({})", uri, ctx.channel().remoteAddress());

@@ -20,6 +20,9 @@ import javax.net.ssl.SSLException;
  * store for {@code System}); then its certificate must carry one of the policy's subject alt names, or, when the
  * policy lists none, be valid for the policy's hostname. The hostname is the SNI.
  *
+ * <p>When the Gateway has {@code spec.tls.backend.clientCertificateRef}, its certificate is presented to backends
+ * that ask for one (it is part of the {@link UpstreamTls} value, so of the pool key too).
+ *
  * <p>ALPN offers one protocol, the one the cluster speaks: {@code h2} for HTTP/2 (h2c and gRPC backends),
  * {@code http/1.1} otherwise, as Envoy does (its {@code http_default_alpn}). A backend that selects nothing is
  * still spoken to in that protocol (Envoy's behaviour; see {@code UpstreamPool} for HTTP/2).
@@ -71,7 +74,13 @@ public final class ClientTls {
         final UpstreamTls t = k.tls();
         final List<String> names = t.subjectAltNames().isEmpty() ? List.of("dns:" + t.sni()) : t.subjectAltNames();
         try {
-            return SslContextBuilder.forClient()
+            final SslContextBuilder b = SslContextBuilder.forClient();
+            if (t.clientCertificate() != null) {
+                // The Gateway's spec.tls.backend.clientCertificateRef, sent when the backend asks for one.
+                b.keyManager(t.clientCertificate().key(), t.clientCertificate().chain()
+                        .toArray(java.security.cert.X509Certificate[]::new));
+            }
+            return b
                     .sslProvider(provider)
                     .protocols("TLSv1.3", "TLSv1.2")
                     // Names are checked by our trust manager (SANs or the hostname), not by endpoint
