@@ -122,8 +122,7 @@ public final class ConformanceReport {
         e.put("unsupportedFeatures", new ArrayList<>(unsupported));
         p.put("extended", e);
         p.put("summary", "Replayed offline by conformance/ (docs/conformance.md). Extended results cover the "
-                + "ported tests only; Gateway backend client certificates, ListenerSet and the TLS profile are "
-                + "not replayed yet.");
+                + "ported tests only; ListenerSet and the TLS profile are not replayed yet.");
         return p;
     }
 
