@@ -607,6 +607,41 @@ class TlsEndToEndTest {
         }
     }
 
+    // One listener with an RSA and an ECDSA certificate for the same name (RSA listed first): a client that offers
+    // ECDSA signature algorithms gets the ECDSA certificate, an RSA-only one (RSA-PSS) the RSA certificate, in TLS 1.3
+    // and 1.2, with and without SNI; a client offering both gets ECDSA (as nginx and Envoy prefer).
+    @Test
+    void choosesEcdsaOrRsaByTheClientsSignatureAlgorithms(@TempDir Path dir) throws Exception {
+        final X509Bundle rsa = TestCerts.selfSigned("dual.test");
+        final X509Bundle ecdsa = TestCerts.issued(TestCerts.ca("dual-ca"), "dual.test");
+        final int port = TestGateway.freePort();
+        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
+                  listeners: [{name: https, protocol: HTTPS, port: %d, tls: {certificateRefs: [{name: rsa}, {name: ec}]}}]
+                """.formatted(port) + route("dual.test") + TestCerts.secret("default", "rsa", rsa)
+                + TestCerts.secret("default", "ec", ecdsa));
+        try (TestGateway gw = TestGateway.startRaw(dir, port)) {
+            for (String version : List.of("-tls1_3", "-tls1_2")) {
+                for (String sni : List.of("-servername dual.test", "-noservername")) {
+                    final String what = version + " " + sni;
+                    assertEquals(sha256(ecdsa), served(port, version, sni, "-sigalgs ECDSA+SHA256"), what);
+                    assertEquals(sha256(rsa), served(port, version, sni, "-sigalgs RSA-PSS+SHA256"), what);
+                    assertEquals(sha256(ecdsa), served(port, version, sni, ""), what + ": both offered");
+                }
+            }
+            // The chosen certificate also completes the exchange (curl, TLS 1.3, default algorithms: ECDSA).
+            assertEquals("200", TestGateway.run("curl", "-sS", "-k", "--max-time", "10", "-o", "/dev/null", "-w",
+                    "%{http_code}", "--resolve", "dual.test:" + port + ":127.0.0.1", "https://dual.test:" + port
+                            + "/"));
+        }
+    }
+
+    /** The SHA-256 of the certificate Postern serves to openssl s_client with these options. */
+    private static String served(int port, String version, String sni, String sigalgs) throws Exception {
+        final Result r = exec("sh", "-c", "openssl s_client -connect 127.0.0.1:" + port + " " + version + " " + sni
+                + " " + sigalgs + " </dev/null 2>/dev/null | openssl x509 -outform DER | sha256sum");
+        return r.out().split(" ")[0];
+    }
+
     private static String sClient(int port, String version, String sessionArgs) throws Exception {
         final Result r = exec("sh", "-c", "printf 'GET / HTTP/1.1\\r\\nHost: res.test\\r\\nConnection: close"
                 + "\\r\\n\\r\\n' | openssl s_client -connect 127.0.0.1:" + port + " -servername res.test "
