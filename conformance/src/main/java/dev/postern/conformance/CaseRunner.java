@@ -184,6 +184,21 @@ public final class CaseRunner {
                 return "backend saw SNI \"" + gotSni + "\", want " + c.expectedRequest().get("sni");
             }
         }
+        // Upstream: ExpectedRequest.ClientCert must be among the certificates the TLS backend saw
+        // (tls.peerCertificates); here expectedRequest.clientCert names the suite Secret, compared by DER.
+        if (c.expectedRequest() != null && c.expectedRequest().get("clientCert") != null) {
+            final String want = SuiteCertificates.suite().identity(String.valueOf(c.expectedRequest()
+                    .get("clientCert"))).certPem().replaceAll("\\s", "");
+            boolean seen = false;
+            if (echo != null) {
+                for (JsonNode pc : echo.path("tls").path("peerCertificates")) {
+                    seen |= pc.asText().replaceAll("\\s", "").equals(want);
+                }
+            }
+            if (!seen) {
+                return "the backend did not see client certificate " + c.expectedRequest().get("clientCert");
+            }
+        }
         if (c.backend() != null && !c.backend().isEmpty()) {
             final String pod = echo == null ? "" : echo.path("pod").asText();
             if (!pod.startsWith(c.backend())) {

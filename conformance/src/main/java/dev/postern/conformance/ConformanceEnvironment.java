@@ -285,10 +285,16 @@ public final class ConformanceEnvironment implements AutoCloseable {
                 if (http && env.containsKey("TLS_SERVER_CERT") && tlsSecret != null) {
                     // echo-basic serves HTTPS on HTTPS_PORT (8443) with the mounted Secret (TLS_SERVER_CERT).
                     final SuiteCertificates.Issued c = SuiteCertificates.suite().identity(ns + "/" + tlsSecret);
+                    final io.netty.handler.ssl.SslContextBuilder b = io.netty.handler.ssl.SslContextBuilder.forServer(
+                            c.bundle().getKeyPair().getPrivate(), c.bundle().getCertificatePath());
+                    if (env.containsKey("TLS_CLIENT_CACERTS")) {
+                        // echo-basic with TLS_CLIENT_CACERTS requires a client certificate from that CA bundle (the
+                        // mounted tls-checks-ca-certificate ConfigMap) and reports it in tls.peerCertificates.
+                        b.trustManager(SuiteCertificates.TlsChecks.CA.getCertificate())
+                                .clientAuth(io.netty.handler.ssl.ClientAuth.REQUIRE);
+                    }
                     servers.add(EchoServer.start(echoGroup, echoChannel, new InetSocketAddress(ip, 8443),
-                            new EchoServer.Identity(ns, pod, "", "", "3000"), echoed::add,
-                            io.netty.handler.ssl.SslContextBuilder.forServer(c.bundle().getKeyPair().getPrivate(),
-                                    c.bundle().getCertificatePath()).build()));
+                            new EchoServer.Identity(ns, pod, "", "", "3000"), echoed::add, b.build()));
                 }
                 if (env.containsKey("TCP_ECHO_SERVER")) {
                     // echo-basic's tcpserver: plain on TCP_PORT (3000), TLS on TLS_PORT (8443) with the mounted

@@ -95,6 +95,23 @@ class StatusConformanceTest {
         }
     }
 
+    // GatewayInvalidTLSBackendConfiguration: an invalid spec.tls.backend.clientCertificateRef sets the Gateway's
+    // ResolvedRefs=False (InvalidClientCertificateRef, or RefNotPermitted across namespaces) and keeps it Accepted.
+    @Test
+    void gatewayInvalidTLSBackendConfiguration() {
+        final StatusExpectations s = StatusExpectations.forTest("gateway-invalid-tls-backend-configuration");
+        for (String gw : new String[] {"gateway-client-certificate-nonexistent-secret",
+            "gateway-client-certificate-unsupported-group", "gateway-client-certificate-unsupported-kind",
+            "gateway-client-certificate-malformed-secret"}) {
+            s.gatewayCondition(INFRA, gw, cond("ResolvedRefs", "False", "InvalidClientCertificateRef"))
+                    .gatewayCondition(INFRA, gw, cond("Accepted", "True", "Accepted"));
+        }
+        s.gatewayCondition(INFRA, "gateway-client-certificate-missing-reference-grant",
+                        cond("ResolvedRefs", "False", "RefNotPermitted"))
+                .gatewayCondition(INFRA, "gateway-client-certificate-missing-reference-grant",
+                        cond("Accepted", "True", "Accepted"));
+    }
+
     @Test
     void gatewayListenerUnsupportedProtocol() {
         StatusExpectations.forTest("gateway-invalid-listeners-unsupported-protocol")

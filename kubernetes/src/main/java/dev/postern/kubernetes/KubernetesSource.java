@@ -319,6 +319,11 @@ public final class KubernetesSource implements ConfigSource {
         final Set<String> configMaps = new HashSet<>();
         for (Resource r : all) {
             if (r instanceof Gateway gw && ourClasses.contains(gw.gatewayClassName())) {
+                final Gateway.SecretObjectReference client = gw.backendClientCertificateRef();
+                if (client != null) {
+                    secrets.add(Objects.requireNonNullElse(client.namespace(), gw.metadata().namespace()) + "/"
+                            + client.name());
+                }
                 for (Gateway.Listener l : gw.listeners()) {
                     if (l.tls() == null) {
                         continue;

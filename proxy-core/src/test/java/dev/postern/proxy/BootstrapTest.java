@@ -87,6 +87,18 @@ class BootstrapTest {
         assertTrue(mark.contains("tproxy") && mark.contains("outside its mask"), mark);
         assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir, "udp: {maxSessions: 0}\n"))
                 .getMessage().contains("udp.maxSessions"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir,
+                "tls: {sessionTicketKeyRotation: 500ms}\n")).getMessage().contains(
+                        "tls.sessionTicketKeyRotation: must be at least 1s"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir, "tls: {ticketKeys: 2}\n"))
+                .getMessage().contains("tls.ticketKeys: unknown field"));
+    }
+
+    @Test
+    void readsTheTicketKeyRotation(@TempDir Path dir) throws Exception {
+        assertEquals(Duration.ofHours(1), read(dir, "accessLog: false\n").tls().sessionTicketKeyRotation());
+        assertEquals(Duration.ofMinutes(90), read(dir, "tls: {sessionTicketKeyRotation: 1h30m}\n").tls()
+                .sessionTicketKeyRotation());
     }
 
     @Test

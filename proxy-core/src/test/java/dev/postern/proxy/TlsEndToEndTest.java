@@ -377,6 +377,124 @@ class TlsEndToEndTest {
         }
     }
 
+    // Gateway spec.tls.backend.clientCertificateRef (Gateway API v1.6): the Gateway that has one presents it to a
+    // BackendTLSPolicy backend that requires a client certificate; another Gateway's routes to the same Service do
+    // not (the handshake fails: 502). Invalid references set the Gateway's ResolvedRefs=False and keep it Accepted.
+    @Test
+    void presentsTheGatewayClientCertificateToBackends(@TempDir Path dir) throws Exception {
+        final X509Bundle ca = TestCerts.ca("backend-ca");
+        final X509Bundle backendCert = TestCerts.issued(ca, "abc.example.com");
+        final X509Bundle clientCert = TestCerts.issued(ca, "gateway-client");
+        final EventLoopGroup g = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+        final EchoServer tlsEcho = EchoServer.start(g, NioServerSocketChannel.class,
+                new InetSocketAddress("127.0.0.1", 0), new EchoServer.Identity("default", "mtls-backend-1", "", "",
+                        "8443"), u -> { }, SslContextBuilder.forServer(backendCert.getKeyPair().getPrivate(),
+                        backendCert.getCertificatePath()).trustManager(ca.getCertificate())
+                        .clientAuth(io.netty.handler.ssl.ClientAuth.REQUIRE).build());
+        final int withCert = TestGateway.freePort();
+        final int without = TestGateway.freePort();
+        final StringBuilder yaml = new StringBuilder("""
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: GatewayClass
+                metadata: {name: postern}
+                spec: {controllerName: postern.dev/gateway-controller}
+                """);
+        final String[][] gateways = {
+            {"with-cert", String.valueOf(withCert), "{group: \"\", kind: Secret, name: client-cert}"},
+            {"without", String.valueOf(without), null},
+            {"missing", String.valueOf(TestGateway.freePort()), "{group: \"\", kind: Secret, name: nope}"},
+            {"wrong-kind", String.valueOf(TestGateway.freePort()), "{group: \"\", kind: WrongKind, name: client-cert}"},
+            {"wrong-group", String.valueOf(TestGateway.freePort()), "{group: example.com, kind: Secret, name: client-cert}"},
+            {"malformed", String.valueOf(TestGateway.freePort()), "{name: malformed}"},
+            {"no-grant", String.valueOf(TestGateway.freePort()), "{namespace: other, name: client-cert}"},
+        };
+        for (String[] gw : gateways) {
+            yaml.append("""
+                    ---
+                    apiVersion: gateway.networking.k8s.io/v1
+                    kind: Gateway
+                    metadata: {name: %s, namespace: default}
+                    spec:
+                      gatewayClassName: postern
+                      addresses: [{type: IPAddress, value: 127.0.0.1}]
+                      listeners: [{name: http, protocol: HTTP, port: %s}]
+                    """.formatted(gw[0], gw[1]));
+            if (gw[2] != null) {
+                yaml.append("  tls: {backend: {clientCertificateRef: ").append(gw[2]).append("}}\n");
+            }
+        }
+        yaml.append("""
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: r, namespace: default}
+                spec:
+                  parentRefs: [{name: with-cert}, {name: without}]
+                  rules: [{backendRefs: [{name: svc, port: 443}]}]
+                ---
+                apiVersion: v1
+                kind: Service
+                metadata: {name: svc, namespace: default}
+                spec: {ports: [{name: https, port: 443}]}
+                ---
+                apiVersion: discovery.k8s.io/v1
+                kind: EndpointSlice
+                metadata: {name: svc-1, namespace: default, labels: {kubernetes.io/service-name: svc}}
+                addressType: IPv4
+                endpoints: [{addresses: [127.0.0.1]}]
+                ports: [{name: https, port: %d}]
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: BackendTLSPolicy
+                metadata: {name: p, namespace: default}
+                spec:
+                  targetRefs: [{group: "", kind: Service, name: svc}]
+                  validation:
+                    hostname: abc.example.com
+                    caCertificateRefs: [{group: "", kind: ConfigMap, name: backend-ca}]
+                ---
+                apiVersion: v1
+                kind: Secret
+                metadata: {name: malformed, namespace: default}
+                type: kubernetes.io/tls
+                data: {tls.crt: "", tls.key: ""}
+                """.formatted(tlsEcho.address().getPort()));
+        yaml.append(TestCerts.caConfigMap("default", "backend-ca", ca))
+                .append(TestCerts.secret("default", "client-cert", clientCert))
+                .append(TestCerts.secret("other", "client-cert", clientCert));
+        Files.writeString(dir.resolve("all.yaml"), yaml);
+        try (TestGateway gw = TestGateway.startRaw(dir, withCert)) {
+            final JsonNode ok = JSON.readTree(TestGateway.run("curl", "-sS", "--max-time", "10",
+                    "http://127.0.0.1:" + withCert + "/"));
+            assertEquals("abc.example.com", ok.get("tls").get("serverName").asText(), ok.toString());
+            final String presented = ok.get("tls").get("peerCertificates").get(0).asText();
+            assertEquals(clientCert.getCertificatePEM().replaceAll("\\s", ""), presented.replaceAll("\\s", ""),
+                    ok.toString());
+            final String out = TestGateway.run("curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}",
+                    "http://127.0.0.1:" + without + "/");
+            // TLS 1.3: the client's handshake completes before the backend checks for a certificate, so the refusal
+            // arrives as an alert after the request: a reset before the response (502 UC), not a failed handshake.
+            assertTrue(out.endsWith("\n502"), out);
+            final JsonNode good = status(gw, "Gateway", "with-cert").get("conditions");
+            assertEquals("True", condition(good, "ResolvedRefs").get("status").asText());
+            assertEquals("ResolvedRefs", condition(good, "ResolvedRefs").get("reason").asText());
+            final String[][] bad = {{"missing", "InvalidClientCertificateRef"},
+                {"wrong-kind", "InvalidClientCertificateRef"}, {"wrong-group", "InvalidClientCertificateRef"},
+                {"malformed", "InvalidClientCertificateRef"}, {"no-grant", "RefNotPermitted"}};
+            for (String[] b : bad) {
+                final JsonNode c = status(gw, "Gateway", b[0]).get("conditions");
+                assertEquals("False", condition(c, "ResolvedRefs").get("status").asText(), b[0] + ": " + c);
+                assertEquals(b[1], condition(c, "ResolvedRefs").get("reason").asText(), b[0] + ": " + c);
+                assertEquals("True", condition(c, "Accepted").get("status").asText(), b[0] + ": " + c);
+            }
+            // A Gateway without spec.tls.backend says nothing about it.
+            assertEquals(null, condition(status(gw, "Gateway", "without").get("conditions"), "ResolvedRefs"));
+        } finally {
+            tlsEcho.close();
+            g.shutdownGracefully();
+        }
+    }
+
     // Issue 12: a changed Secret takes effect for new handshakes within one reload, and established connections
     // keep working (a python client sends keep-alive requests on one connection throughout).
     @Test
@@ -462,6 +580,66 @@ class TlsEndToEndTest {
             assertTrue(metric(m, "gateway_downstream_tls_default_certificate_total{cause=\"unknown_sni\"}") >= 1, m);
             assertTrue(metric(m, "gateway_downstream_tls_handshake_errors_total{reason=\"not_tls\"}") >= 1, m);
         }
+    }
+
+    // Bootstrap tls.sessionTicketKeyRotation: with a 1 s period, a ticket resumes at once and is refused once two
+    // rotations have passed (at most 2 s after it was issued), with no manual rotation.
+    @Test
+    void rotatesTicketKeysOnTheBootstrapSchedule(@TempDir Path dir) throws Exception {
+        final X509Bundle cert = TestCerts.selfSigned("res.test");
+        final int port = TestGateway.freePort();
+        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
+                  listeners: [{name: https, protocol: HTTPS, port: %d, tls: {certificateRefs: [{name: cert}]}}]
+                """.formatted(port) + route("res.test") + TestCerts.secret("default", "cert", cert));
+        final Path bootstrap = Files.createTempFile("bootstrap", ".yaml");
+        Files.writeString(bootstrap, "tls: {sessionTicketKeyRotation: 1s}\n");
+        final dev.postern.proxy.server.Bootstrap b = dev.postern.proxy.server.Bootstrap.read(bootstrap)
+                .withAdminPort(0);
+        Files.delete(bootstrap);
+        try (TestGateway gw = TestGateway.startRaw(dir, port, b)) {
+            assertEquals(java.time.Duration.ofSeconds(1), gw.server.context().serverTls().ticketKeyRotation());
+            final Path sess = dir.resolve("sess.pem");
+            assertTrue(sClient(port, "-tls1_3", "-sess_out " + sess).contains("New, TLSv1.3"));
+            assertTrue(sClient(port, "-tls1_3", "-sess_in " + sess).contains("Reused, TLSv1.3"));
+            Thread.sleep(2300);
+            assertTrue(sClient(port, "-tls1_3", "-sess_in " + sess).contains("New, TLSv1.3"),
+                    "a ticket two rotation periods old is refused");
+        }
+    }
+
+    // One listener with an RSA and an ECDSA certificate for the same name (RSA listed first): a client that offers
+    // ECDSA signature algorithms gets the ECDSA certificate, an RSA-only one (RSA-PSS) the RSA certificate, in TLS 1.3
+    // and 1.2, with and without SNI; a client offering both gets ECDSA (as nginx and Envoy prefer).
+    @Test
+    void choosesEcdsaOrRsaByTheClientsSignatureAlgorithms(@TempDir Path dir) throws Exception {
+        final X509Bundle rsa = TestCerts.selfSigned("dual.test");
+        final X509Bundle ecdsa = TestCerts.issued(TestCerts.ca("dual-ca"), "dual.test");
+        final int port = TestGateway.freePort();
+        Files.writeString(dir.resolve("all.yaml"), TestGateway.GATEWAY_HEAD + """
+                  listeners: [{name: https, protocol: HTTPS, port: %d, tls: {certificateRefs: [{name: rsa}, {name: ec}]}}]
+                """.formatted(port) + route("dual.test") + TestCerts.secret("default", "rsa", rsa)
+                + TestCerts.secret("default", "ec", ecdsa));
+        try (TestGateway gw = TestGateway.startRaw(dir, port)) {
+            for (String version : List.of("-tls1_3", "-tls1_2")) {
+                for (String sni : List.of("-servername dual.test", "-noservername")) {
+                    final String what = version + " " + sni;
+                    assertEquals(sha256(ecdsa), served(port, version, sni, "-sigalgs ECDSA+SHA256"), what);
+                    assertEquals(sha256(rsa), served(port, version, sni, "-sigalgs RSA-PSS+SHA256"), what);
+                    assertEquals(sha256(ecdsa), served(port, version, sni, ""), what + ": both offered");
+                }
+            }
+            // The chosen certificate also completes the exchange (curl, TLS 1.3, default algorithms: ECDSA).
+            assertEquals("200", TestGateway.run("curl", "-sS", "-k", "--max-time", "10", "-o", "/dev/null", "-w",
+                    "%{http_code}", "--resolve", "dual.test:" + port + ":127.0.0.1", "https://dual.test:" + port
+                            + "/"));
+        }
+    }
+
+    /** The SHA-256 of the certificate Postern serves to openssl s_client with these options. */
+    private static String served(int port, String version, String sni, String sigalgs) throws Exception {
+        final Result r = exec("sh", "-c", "openssl s_client -connect 127.0.0.1:" + port + " " + version + " " + sni
+                + " " + sigalgs + " </dev/null 2>/dev/null | openssl x509 -outform DER | sha256sum");
+        return r.out().split(" ")[0];
     }
 
     private static String sClient(int port, String version, String sessionArgs) throws Exception {

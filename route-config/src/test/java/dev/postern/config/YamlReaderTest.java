@@ -82,7 +82,12 @@ class YamlReaderTest {
         assertEquals(1, f.perPort().size());
         assertEquals(8443, f.perPort().getFirst().port());
         assertEquals("AllowInsecureFallback", f.perPort().getFirst().validation().mode());
-        assertEquals("spec.tls.backend", only(r, "UnsupportedValue").field());
+        assertTrue(r.diagnostics().isEmpty(), r.diagnostics()::toString);
+        final dev.postern.config.gatewayapi.Gateway.SecretObjectReference client = gw.backendClientCertificateRef();
+        assertEquals("c", client.name());
+        assertEquals("Secret", client.kind());
+        assertEquals("", client.group());
+        assertEquals(null, client.namespace());
         final YamlReader.Result bad = YamlReader.read("gw.yaml", """
                 apiVersion: gateway.networking.k8s.io/v1
                 kind: Gateway

@@ -379,7 +379,9 @@ public final class EchoServer implements AutoCloseable {
             body.put("service", id.service());
             body.put("pod", id.pod());
             body.put("httpPort", id.httpPort());
-            final io.netty.handler.ssl.SslHandler ssl = ctx.pipeline().get(io.netty.handler.ssl.SslHandler.class);
+            // An HTTP/2 stream's TLS is on its parent connection.
+            final io.netty.handler.ssl.SslHandler ssl = (ctx.channel() instanceof Http2StreamChannel s
+                    ? s.parent().pipeline() : ctx.pipeline()).get(io.netty.handler.ssl.SslHandler.class);
             if (ssl != null) {
                 final javax.net.ssl.SSLSession session = ssl.engine().getSession();
                 final Map<String, Object> t = new LinkedHashMap<>();
@@ -397,6 +399,17 @@ public final class EchoServer implements AutoCloseable {
                     t.put("negotiatedProtocol", ssl.applicationProtocol());
                 }
                 t.put("cipherSuite", session.getCipherSuite());
+                // The client's chain as echo-basic reports it: PEM, 64-column base64, leaf first.
+                try {
+                    final java.util.List<String> peers = new java.util.ArrayList<>();
+                    for (java.security.cert.Certificate c : session.getPeerCertificates()) {
+                        peers.add("-----BEGIN CERTIFICATE-----\n" + java.util.Base64.getMimeEncoder(64,
+                                new byte[] {'\n'}).encodeToString(c.getEncoded()) + "\n-----END CERTIFICATE-----\n");
+                    }
+                    t.put("peerCertificates", peers);
+                } catch (javax.net.ssl.SSLPeerUnverifiedException | java.security.cert.CertificateEncodingException e) {
+                    // no client certificate
+                }
                 body.put("tls", t);
             }
             LOG.info("Echoing back request made to {} to client ({})", uri, ctx.channel().remoteAddress());

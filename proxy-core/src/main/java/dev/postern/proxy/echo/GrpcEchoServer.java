@@ -51,11 +51,24 @@ public final class GrpcEchoServer implements AutoCloseable {
     /** Starts a gRPC echo server on {@code address} (port 0 picks one). */
     public static GrpcEchoServer start(EventLoopGroup group, Class<? extends io.netty.channel.ServerChannel> channelClass,
                                        InetSocketAddress address, EchoServer.Identity id) throws InterruptedException {
+        return start(group, channelClass, address, id, null);
+    }
+
+    /**
+     * Starts a gRPC echo server, over TLS when {@code tls} is not null (HTTP/2 whatever ALPN says, as a gRPC server
+     * does; give the context ALPN {@code h2} so that clients see it negotiated).
+     */
+    public static GrpcEchoServer start(EventLoopGroup group, Class<? extends io.netty.channel.ServerChannel> channelClass,
+                                       InetSocketAddress address, EchoServer.Identity id,
+                                       io.netty.handler.ssl.SslContext tls) throws InterruptedException {
         requireNonNull(id, "id");
         final Channel ch = new ServerBootstrap().group(group).channel(channelClass)
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel c) {
+                        if (tls != null) {
+                            c.pipeline().addLast(tls.newHandler(c.alloc()));
+                        }
                         c.pipeline().addLast(Http2FrameCodecBuilder.forServer().build(),
                                 new Http2MultiplexHandler(new ChannelInitializer<Channel>() {
                                     @Override

@@ -1172,6 +1172,10 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             if (!reusedConnection) {
                 outcome(true); // a fresh connection reset before any response: the endpoint failed
             }
+            if (cause instanceof dev.postern.proxy.upstream.UpstreamProtocolException) {
+                error(ProxyError.UPSTREAM_PROTOCOL_ERROR); // logged by the pool, once per connection
+                return;
+            }
             if (reusedConnection && !bodyForwarded && !requestHasBody) {
                 // A pooled connection the peer had closed: try once more on another, without a client-visible error.
                 reusedConnection = false;

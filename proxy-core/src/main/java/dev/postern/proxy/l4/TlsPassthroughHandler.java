@@ -9,6 +9,7 @@ import dev.postern.config.runtime.TlsTable;
 import dev.postern.config.runtime.RouteAction;
 import dev.postern.config.runtime.VirtualHost;
 import dev.postern.proxy.server.ServerContext;
+import dev.postern.proxy.tls.ClientHelloCapabilities;
 
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.ssl.AbstractSniHandler;
@@ -34,6 +35,18 @@ public final class TlsPassthroughHandler extends AbstractSniHandler<Endpoint> {
         super(10_000L);
         this.sc = sc;
         this.bind = bind;
+    }
+
+    /** What the client can verify (ECDSA or RSA certificates), for Terminate mode; from the ClientHello. */
+    private ClientHelloCapabilities hello = ClientHelloCapabilities.UNKNOWN;
+
+    @Override
+    protected Future<Endpoint> lookup(ChannelHandlerContext ctx, io.netty.buffer.ByteBuf clientHello)
+            throws Exception {
+        if (clientHello != null) {
+            hello = ClientHelloCapabilities.parse(clientHello);
+        }
+        return super.lookup(ctx, clientHello);
     }
 
     @Override
@@ -81,7 +94,7 @@ public final class TlsPassthroughHandler extends AbstractSniHandler<Endpoint> {
             return;
         }
         final io.netty.handler.ssl.SslHandler ssl = sc.serverTls()
-                .context(terminate.select(hostname.toLowerCase(Locale.ROOT))).newHandler(ctx.alloc());
+                .context(terminate.select(hostname.toLowerCase(Locale.ROOT), hello::score)).newHandler(ctx.alloc());
         ctx.pipeline().addAfter(ctx.name(), "tcp-relay", relay);
         ctx.pipeline().replace(this, "tls-terminate", ssl); // the buffered ClientHello goes to the SslHandler
     }

@@ -40,13 +40,44 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
  *     datagram either way (default 60 s, Envoy's UDP proxy default)
  * @param udpMaxSessions the most UDP sessions per listener socket; datagrams that would open one more are
  *     dropped and counted (default 16384)
+ * @param tls the {@code tls} section: session ticket key rotation
  */
 public record Bootstrap(String adminAddress, int adminPort, String controllerName, String defaultBindAddress,
                         int xffNumTrustedHops, List<String> internalCidrs, String transport, int eventLoops,
                         Duration connectTimeout, Duration upstreamIdleTimeout, boolean accessLog,
                         String accessLogFormat, String accessLogPath, Duration drainTimeout, int maxRequests, Downstream downstream, Http2 http2,
                         UpstreamPolicy upstreamPolicy, Overload overload,
-                        TproxyConfig tproxy, Duration udpIdleTimeout, int udpMaxSessions) {
+                        TproxyConfig tproxy, Duration udpIdleTimeout, int udpMaxSessions, Tls tls) {
+
+    /**
+     * Downstream TLS settings that Gateway API does not carry.
+     *
+     * @param sessionTicketKeyRotation how often a new session ticket key is made (default 1 h); the previous key
+     *     still decrypts, so a ticket resumes for one to two periods
+     */
+    public record Tls(Duration sessionTicketKeyRotation) {
+        /** The defaults. */
+        public static final Tls DEFAULTS = new Tls(Duration.ofHours(1));
+    }
+
+    /** Returns a copy with other TLS settings. */
+    public Bootstrap withTls(Tls t) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat,
+                accessLogPath, drainTimeout, maxRequests, downstream, http2, upstreamPolicy, overload, tproxy,
+                udpIdleTimeout, udpMaxSessions, t);
+    }
+
+    private static Tls tls(Path file, Map<?, ?> m) {
+        known(file, "tls", m, Set.of("sessionTicketKeyRotation"));
+        final Duration r = duration(file, m, "tls.sessionTicketKeyRotation", "sessionTicketKeyRotation",
+                Tls.DEFAULTS.sessionTicketKeyRotation());
+        if (r.compareTo(Duration.ofSeconds(1)) < 0) {
+            throw new IllegalArgumentException(file + ": tls.sessionTicketKeyRotation: must be at least 1s, got "
+                    + m.get("sessionTicketKeyRotation"));
+        }
+        return new Tls(r);
+    }
 
     /**
      * Downstream connection limits and timeouts (issue 9), Envoy's defaults where Envoy has one.
@@ -135,42 +166,42 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 List.of("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.1/32", "::1/128"), "auto", 0,
                 Duration.ofSeconds(5), Duration.ofSeconds(60), false, "envoy", "", Duration.ofSeconds(10), 1024,
                 Downstream.DEFAULTS, Http2.DEFAULTS, UpstreamPolicy.DEFAULTS, Overload.DEFAULTS,
-                TproxyConfig.disabled(), Duration.ofSeconds(60), 16384);
+                TproxyConfig.disabled(), Duration.ofSeconds(60), 16384, Tls.DEFAULTS);
     }
 
     /** Returns a copy with another admin port. */
     public Bootstrap withAdminPort(int port) {
         return new Bootstrap(adminAddress, port, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with another trusted-hops count. */
     public Bootstrap withTrustedHops(int hops) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, hops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with another connect timeout. */
     public Bootstrap withConnectTimeout(Duration d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, d, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with another number of event loops. */
     public Bootstrap withEventLoops(int n) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, n, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with another max-requests circuit breaker. */
     public Bootstrap withMaxRequests(int n) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                n, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
+                n, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with access logging on or off. */
@@ -178,68 +209,68 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, on, accessLogFormat,
                 accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with other downstream limits. */
     public Bootstrap withDownstream(Downstream d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, d, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
+                maxRequests, d, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with other HTTP/2 limits. */
     public Bootstrap withHttp2(Http2 h) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, h, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
+                maxRequests, downstream, h, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with another upstream policy. */
     public Bootstrap withUpstreamPolicy(UpstreamPolicy u) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, u, overload, tproxy, udpIdleTimeout, udpMaxSessions);
+                maxRequests, downstream, http2, u, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with other overload thresholds. */
     public Bootstrap withOverload(Overload o) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, o, tproxy, udpIdleTimeout, udpMaxSessions);
+                maxRequests, downstream, http2, upstreamPolicy, o, tproxy, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with another idle timeout for pooled upstream connections. */
     public Bootstrap withUpstreamIdleTimeout(Duration d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, d, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with another transport (auto, epoll, io_uring, nio). */
     public Bootstrap withTransport(String t) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, t, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with another {@code tproxy} section. */
     public Bootstrap withTproxy(TproxyConfig t) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, t, udpIdleTimeout, udpMaxSessions);
+                maxRequests, downstream, http2, upstreamPolicy, overload, t, udpIdleTimeout, udpMaxSessions, tls);
     }
 
     /** Returns a copy with other UDP session limits. */
     public Bootstrap withUdp(Duration idle, int maxSessions) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, idle, maxSessions);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, idle, maxSessions, tls);
     }
 
     private static final Set<String> KEYS = Set.of("admin", "controllerName", "defaultBindAddress", "clientAddress",
             "transport", "eventLoops", "upstream", "accessLog", "drainTimeout", "downstream", "http2", "overload",
-            "tproxy", "udp");
+            "tproxy", "udp", "tls");
 
     /**
      * Reads a bootstrap file (SnakeYAML safe loading); absent fields keep their defaults.
@@ -300,7 +331,8 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 TproxyConfig.read(file, map(file, m, "tproxy")),
                 duration(file, udp, "udp.idleTimeout", "idleTimeout", d.udpIdleTimeout()),
                 positive(file, integer(file, udp, "udp.maxSessions", "maxSessions", d.udpMaxSessions()),
-                        "udp.maxSessions"));
+                        "udp.maxSessions"),
+                tls(file, map(file, m, "tls")));
     }
 
     /** {@code accessLog: true|false}, or a map ({@code enabled}, {@code format}, {@code path}) that turns it on. */
@@ -338,7 +370,7 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, true, format, path,
                 drainTimeout, maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout,
-                udpMaxSessions);
+                udpMaxSessions, tls);
     }
 
     private static Downstream downstream(Path file, Map<?, ?> m) {

@@ -1,10 +1,13 @@
 package dev.postern.proxy.server;
 
+
 import dev.postern.config.runtime.BindKey;
 import dev.postern.config.runtime.PortTable;
 import dev.postern.proxy.http.ConnectionGuard;
 import dev.postern.proxy.http.Http1ProxyHandler;
+import dev.postern.proxy.tls.ClientHelloCapabilities;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -29,6 +32,7 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.util.AsciiString;
 import io.netty.util.AttributeKey;
 import io.netty.util.Mapping;
+import io.netty.util.concurrent.Future;
 import io.netty.handler.ssl.NotSslRecordException;
 import io.netty.handler.ssl.ReferenceCountedOpenSslEngine;
 import io.netty.handler.ssl.SslHandler;
@@ -132,23 +136,43 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
 
     /**
      * Picks the certificate for the client's SNI from the table live at handshake time, and records the SNI on
-     * the connection (for 421 Misdirected Request).
+     * the connection (for 421 Misdirected Request). When the SNI's listener has several certificates for the name
+     * (ECDSA and RSA), the ClientHello's signature algorithms, groups and suites choose the one the client can
+     * verify, ECDSA first ({@link ClientHelloCapabilities}).
      */
     private final class SniSelector extends SniHandler {
+        /** The client's capabilities, read from the ClientHello just before the hostname lookup. */
+        private ClientHelloCapabilities hello = ClientHelloCapabilities.UNKNOWN;
+
         SniSelector() {
             super((Mapping<String, SslContext>) sni -> {
-                final PortTable pt = context.config().table().port(key);
-                if (pt == null || pt.tls() == null) {
-                    throw new IllegalStateException("no certificate is configured for " + key);
-                }
-                final TlsTable tt = pt.tls();
-                if (!tt.knows(sni)) {
-                    context.metrics().onTlsDefaultCertificate(sni == null);
-                }
-                final TlsTable.ListenerCerts l = tt.listenerFor(sni);
-                return context.serverTls().context(l.select(sni == null ? null : sni.toLowerCase(Locale.ROOT)),
-                        l.clientValidation());
+                throw new IllegalStateException("not used: lookup is overridden");
             });
+        }
+
+        @Override
+        protected Future<SslContext> lookup(ChannelHandlerContext ctx, ByteBuf clientHello) throws Exception {
+            if (clientHello != null) {
+                hello = ClientHelloCapabilities.parse(clientHello);
+            }
+            return super.lookup(ctx, clientHello);
+        }
+
+        @Override
+        protected Future<SslContext> lookup(ChannelHandlerContext ctx, String sni) {
+            final PortTable pt = context.config().table().port(key);
+            if (pt == null || pt.tls() == null) {
+                return ctx.executor().newFailedFuture(new IllegalStateException("no certificate is configured for "
+                        + key));
+            }
+            final TlsTable tt = pt.tls();
+            if (!tt.knows(sni)) {
+                context.metrics().onTlsDefaultCertificate(sni == null);
+            }
+            final TlsTable.ListenerCerts l = tt.listenerFor(sni);
+            final ClientHelloCapabilities h = hello;
+            return ctx.executor().newSucceededFuture(context.serverTls().context(
+                    l.select(sni == null ? null : sni.toLowerCase(Locale.ROOT), h::score), l.clientValidation()));
         }
 
         @Override

@@ -23,9 +23,8 @@ public final class ServerContext {
     private final Bootstrap bootstrap;
     private final Transport transport;
     private final FastThreadLocal<LoopState> loopState = new FastThreadLocal<>();
-    private final ServerTls serverTls = new ServerTls();
-    private final dev.postern.proxy.tls.ClientTls clientTls = new dev.postern.proxy.tls.ClientTls(
-            serverTls.provider());
+    private final ServerTls serverTls;
+    private final dev.postern.proxy.tls.ClientTls clientTls;
     private final dev.postern.proxy.observe.Metrics metrics;
     private final dev.postern.proxy.observe.AccessLog accessLog;
     private final io.netty.channel.group.ChannelGroup connections = new io.netty.channel.group.DefaultChannelGroup(
@@ -73,6 +72,8 @@ public final class ServerContext {
         this.forwardedPolicy = requireNonNull(forwardedPolicy, "forwardedPolicy");
         this.bootstrap = requireNonNull(bootstrap, "bootstrap");
         this.transport = requireNonNull(transport, "transport");
+        this.serverTls = new ServerTls(bootstrap.tls().sessionTicketKeyRotation());
+        this.clientTls = new dev.postern.proxy.tls.ClientTls(serverTls.provider());
         final int loops = bootstrap.eventLoops() > 0 ? bootstrap.eventLoops()
                 : Runtime.getRuntime().availableProcessors();
         this.maxRequestsPerLoop = Math.max(1, (bootstrap.maxRequests() + loops - 1) / loops);

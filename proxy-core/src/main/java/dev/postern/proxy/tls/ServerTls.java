@@ -59,6 +59,9 @@ public final class ServerTls implements AutoCloseable {
     /** The ticket keys, the encrypting one first; replaced whole on rotation. */
     private volatile OpenSslSessionTicketKey[] ticketKeys;
 
+    /** The rotation period of the ticket keys. */
+    private final Duration ticketKeyRotation;
+
     /** The provider of this instance: BoringSSL when it loads, unless {@code -Dpostern.tls.forceJdk=true}. */
     private final SslProvider provider;
 
@@ -92,8 +95,14 @@ public final class ServerTls implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+        this.ticketKeyRotation = ticketKeyRotation;
         final long ms = Math.max(1, ticketKeyRotation.toMillis());
         rotation.scheduleAtFixedRate(this::rotateTicketKeys, ms, ms, TimeUnit.MILLISECONDS);
+    }
+
+    /** The rotation period of the session ticket keys (bootstrap {@code tls.sessionTicketKeyRotation}). */
+    public Duration ticketKeyRotation() {
+        return ticketKeyRotation;
     }
 
     /** The provider in use. */

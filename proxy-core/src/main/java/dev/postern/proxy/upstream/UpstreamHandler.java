@@ -48,7 +48,9 @@ final class UpstreamHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        notifyClosed(null);
+        // A stream of an HTTP/2 connection the backend broke: the exchange learns why.
+        notifyClosed(ctx.channel() instanceof io.netty.handler.codec.http2.Http2StreamChannel s
+                ? s.parent().attr(H2ConnectionErrors.FAILURE).get() : null);
     }
 
     @Override

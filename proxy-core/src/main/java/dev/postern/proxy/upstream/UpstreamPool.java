@@ -29,10 +29,11 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The upstream connections of one event loop: idle HTTP/1.1 connections by {@link PoolKey}, one multiplexed
- * HTTP/2 (h2c) connection per key for h2c upstreams, and new connections made on the same loop. Confined to its loop: no locks, and every method asserts it runs there.
+ * HTTP/2 connection per key for h2c and gRPC upstreams (over TLS when a BackendTLSPolicy applies), and new
+ * connections made on the same loop. Confined to its loop: no locks, and every method asserts it runs there.
  */
 public final class UpstreamPool {
-    private static final AttributeKey<PoolKey> KEY = AttributeKey.valueOf("postern.poolKey");
+    static final AttributeKey<PoolKey> KEY = AttributeKey.valueOf("postern.poolKey");
     private static final AttributeKey<ClusterState> CLUSTER = AttributeKey.valueOf("postern.cluster");
 
     private final int maxConnections;
@@ -105,7 +106,8 @@ public final class UpstreamPool {
                     @Override
                     protected void initChannel(Channel ch) {
                         ch.pipeline().addLast(Http2FrameCodecBuilder.forClient().validateHeaders(true).build(),
-                                new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+                                new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()),
+                                H2ConnectionErrors.INSTANCE);
                     }
                 });
         this.streamInit = new ChannelInitializer<Http2StreamChannel>() {
@@ -240,14 +242,17 @@ public final class UpstreamPool {
     private void acquireStream(PoolKey key, UpstreamListener owner, Callback done) {
         ChannelFuture parent = h2.get(key);
         if (parent == null || (parent.isDone() && !parent.channel().isActive())) {
-            final ChannelFuture f = h2Bootstrap.connect(key.address());
-            h2.put(key, f);
-            metrics.upstreamConnections(1);
-            f.channel().closeFuture().addListener(x -> {
-                metrics.upstreamConnections(-1);
-                h2.remove(key, f);
-            });
-            parent = f;
+            SslHandler ssl = null;
+            if (key.tls() != null) {
+                try {
+                    ssl = clientTls.context(key.tls(), true).newHandler(io.netty.buffer.ByteBufAllocator.DEFAULT,
+                            key.tls().sni(), key.address().getPort());
+                } catch (javax.net.ssl.SSLException | RuntimeException e) {
+                    done.onFailed(new UpstreamTlsException(e));
+                    return;
+                }
+            }
+            parent = connectH2(key, ssl);
         }
         final boolean reused = parent.isDone();
         final ChannelFuture p = parent;
@@ -267,6 +272,58 @@ public final class UpstreamPool {
                         }
                     });
         });
+    }
+
+    /**
+     * Connects the key's HTTP/2 connection, with {@code ssl} first in its pipeline when not null. Over TLS (a BackendTLSPolicy on an h2c or gRPC backend) ALPN offers
+     * {@code h2}, the policy's hostname is the SNI, and the returned future completes when the handshake did: a
+     * failed handshake fails it with an {@link UpstreamTlsException}. A backend that selects no ALPN protocol is
+     * spoken HTTP/2 all the same (as Envoy does with its HTTP/2 codec); if it does not speak it, the connection
+     * fails with a protocol error that the exchange answers 502 (flag UPE) and that is logged once per
+     * connection ({@link H2ConnectionErrors}).
+     */
+    private ChannelFuture connectH2(PoolKey key, SslHandler ssl) {
+        final ChannelFuture f = h2Bootstrap.connect(key.address());
+        final Channel ch = f.channel();
+        ch.attr(KEY).set(key);
+        metrics.upstreamConnections(1);
+        if (ssl != null) {
+            ch.pipeline().addFirst("tls", ssl);
+        }
+        final ChannelFuture ready;
+        if (ssl == null) {
+            ready = f;
+        } else {
+            final io.netty.channel.ChannelPromise p = ch.newPromise();
+            f.addListener(x -> {
+                if (!x.isSuccess()) {
+                    p.tryFailure(x.cause());
+                    return;
+                }
+                ssl.handshakeFuture().addListener(hs -> {
+                    if (!hs.isSuccess()) {
+                        ch.close();
+                        p.tryFailure(new UpstreamTlsException(hs.cause()));
+                        return;
+                    }
+                    final String alpn = ssl.applicationProtocol();
+                    if (alpn != null && !io.netty.handler.ssl.ApplicationProtocolNames.HTTP_2.equals(alpn)) {
+                        ch.close(); // cannot happen with a conforming server: we offered h2 only
+                        p.tryFailure(new UpstreamTlsException(new javax.net.ssl.SSLException(
+                                "the backend selected ALPN protocol " + alpn + ", not h2")));
+                        return;
+                    }
+                    p.trySuccess();
+                });
+            });
+            ready = p;
+        }
+        h2.put(key, ready);
+        ch.closeFuture().addListener(x -> {
+            metrics.upstreamConnections(-1);
+            h2.remove(key, ready);
+        });
+        return ready;
     }
 
     /** Receives the outcome of {@link #acquire}, on the pool's loop. */

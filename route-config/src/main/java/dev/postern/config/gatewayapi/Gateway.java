@@ -11,10 +11,13 @@ import java.util.Map;
  * @param addresses {@code spec.addresses}, empty when absent
  * @param infrastructureParametersRef {@code spec.infrastructure.parametersRef}, or null
  * @param frontendTls {@code spec.tls.frontend} (client certificate validation), or null
+ * @param backendClientCertificateRef {@code spec.tls.backend.clientCertificateRef}: the certificate presented to
+ *     backends reached over TLS (BackendTLSPolicy), or null
  */
 public record Gateway(String apiVersion, ObjectMeta metadata, SourceInfo source, String gatewayClassName,
                       List<Listener> listeners, List<GatewayAddress> addresses,
-                      LocalParametersReference infrastructureParametersRef, FrontendTLS frontendTls)
+                      LocalParametersReference infrastructureParametersRef, FrontendTLS frontendTls,
+                      SecretObjectReference backendClientCertificateRef)
         implements Resource {
     @Override
     public String kind() {

@@ -44,6 +44,55 @@ public record TlsTable(HostIndex<ListenerCerts> listeners, ListenerCerts fallbac
             }
             return certificates.getFirst();
         }
+
+        /**
+         * The certificate for an SNI hostname and a client, when a name has several certificates (an ECDSA and an
+         * RSA one, as nginx and Envoy allow). The candidates are the certificates whose names cover the SNI, or,
+         * without SNI or with an unknown one, those with the same names as the first (the default). Among them the
+         * one with the highest {@code score} wins, the first in certificateRefs order on a tie; a scorer ranks what
+         * the client can verify, ECDSA first (see {@code ClientHelloCapabilities} in proxy-core). With one
+         * certificate, or one candidate, this is {@link #select(String)}.
+         */
+        public CertificateKeyPair select(String sni, java.util.function.ToIntFunction<CertificateKeyPair> score) {
+            if (certificates.size() == 1) {
+                return certificates.getFirst();
+            }
+            CertificateKeyPair best = null;
+            int bestScore = Integer.MIN_VALUE;
+            if (sni != null) {
+                for (CertificateKeyPair c : certificates) {
+                    if (coversAny(c, sni)) {
+                        final int sc = score.applyAsInt(c);
+                        if (sc > bestScore) {
+                            best = c;
+                            bestScore = sc;
+                        }
+                    }
+                }
+            }
+            if (best == null) {
+                final List<String> names = certificates.getFirst().dnsNames();
+                for (CertificateKeyPair c : certificates) {
+                    if (c.dnsNames().equals(names)) {
+                        final int sc = score.applyAsInt(c);
+                        if (sc > bestScore) {
+                            best = c;
+                            bestScore = sc;
+                        }
+                    }
+                }
+            }
+            return best;
+        }
+
+        private static boolean coversAny(CertificateKeyPair c, String sni) {
+            for (String n : c.dnsNames()) {
+                if (covers(n, sni)) {
+                    return true;
+                }
+            }
+            return false;
+        }
     }
 
     /** Chooses the listener for an SNI hostname (lower case; null when the client sent none). */

@@ -22,10 +22,13 @@ import java.util.List;
  *     certificate must be valid for {@code sni}
  * @param invalid a reason when the policy is accepted but none of its CA references resolved: connections fail
  *     with a 5xx, as the spec requires; null when usable
+ * @param clientCertificate the certificate and key Postern presents to the backend (the Gateway's
+ *     {@code spec.tls.backend.clientCertificateRef}), or null for none
  * @param fingerprint SHA-256 over every setting above; the identity of this value
  */
 public record UpstreamTls(String policy, String sni, List<X509Certificate> trustAnchors, boolean systemTrust,
-                          List<String> subjectAltNames, String invalid, String fingerprint) {
+                          List<String> subjectAltNames, String invalid, CertificateKeyPair clientCertificate,
+                          String fingerprint) {
 
     /** Copies the lists. */
     public UpstreamTls {
@@ -36,6 +39,12 @@ public record UpstreamTls(String policy, String sni, List<X509Certificate> trust
     /** Builds the value and its fingerprint. */
     public static UpstreamTls of(String policy, String sni, List<X509Certificate> trustAnchors, boolean systemTrust,
                                  List<String> subjectAltNames, String invalid) {
+        return of(policy, sni, trustAnchors, systemTrust, subjectAltNames, invalid, null);
+    }
+
+    /** Builds the value, presenting {@code clientCertificate} (null for none), and its fingerprint. */
+    public static UpstreamTls of(String policy, String sni, List<X509Certificate> trustAnchors, boolean systemTrust,
+                                 List<String> subjectAltNames, String invalid, CertificateKeyPair clientCertificate) {
         try {
             final MessageDigest d = MessageDigest.getInstance("SHA-256");
             d.update((sni + "\n" + systemTrust + "\n" + subjectAltNames + "\n" + invalid + "\n")
@@ -43,11 +52,23 @@ public record UpstreamTls(String policy, String sni, List<X509Certificate> trust
             for (X509Certificate c : trustAnchors) {
                 d.update(c.getEncoded());
             }
+            if (clientCertificate != null) {
+                d.update("\nclient\n".getBytes(StandardCharsets.UTF_8));
+                for (X509Certificate c : clientCertificate.chain()) {
+                    d.update(c.getEncoded());
+                }
+                d.update(clientCertificate.key().getEncoded());
+            }
             return new UpstreamTls(policy, sni, trustAnchors, systemTrust, subjectAltNames, invalid,
-                    HexFormat.of().formatHex(d.digest()));
+                    clientCertificate, HexFormat.of().formatHex(d.digest()));
         } catch (NoSuchAlgorithmException | CertificateEncodingException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** The same settings presenting {@code cert} (null for none) to the backend. */
+    public UpstreamTls withClientCertificate(CertificateKeyPair cert) {
+        return of(policy, sni, trustAnchors, systemTrust, subjectAltNames, invalid, cert);
     }
 
     @Override
@@ -64,6 +85,7 @@ public record UpstreamTls(String policy, String sni, List<X509Certificate> trust
     public String toString() {
         return "UpstreamTls[" + policy + ", sni=" + sni + ", sans=" + subjectAltNames
                 + (systemTrust ? ", system trust" : ", " + trustAnchors.size() + " CA(s)")
+                + (clientCertificate == null ? "" : ", client certificate " + clientCertificate.source())
                 + (invalid == null ? "" : ", invalid: " + invalid) + "]";
     }
 }

@@ -330,6 +330,7 @@ public final class GatewayTranslator {
                     + p.kind() + " " + p.name() + " cannot be resolved; the Gateway is not accepted");
             st.invalidParameters = true;
         }
+        resolveBackendClientCertificate(gw, st, g);
         gateways.put(gw.metadata().namespace() + "/" + gw.metadata().name(), st);
     }
 
@@ -338,6 +339,10 @@ public final class GatewayTranslator {
         final List<LState> listeners;
         boolean invalidParameters;
         boolean insecureFrontend;
+        /** The certificate presented to TLS backends ({@code spec.tls.backend}), or null. */
+        CertificateKeyPair backendClientCertificate;
+        /** The Gateway's ResolvedRefs condition when it has {@code spec.tls.backend}, else null. */
+        Condition backendRefs;
 
         GState(List<LState> listeners) {
             this.listeners = listeners;
@@ -374,27 +379,11 @@ public final class GatewayTranslator {
                 r = "RefNotPermitted";
                 m = "certificateRef to Secret " + ns + "/" + ref.name() + " is not permitted by any ReferenceGrant";
             } else {
-                final Secret sec = secrets.get(ns + "/" + ref.name());
-                if (sec == null) {
+                try {
+                    s.certificates.add(tlsSecret(ns, ref.name()));
+                } catch (IllegalArgumentException e) {
                     r = "InvalidCertificateRef";
-                    m = "Secret " + ns + "/" + ref.name() + " not found";
-                } else {
-                    final byte[] crt = sec.data().get("tls.crt");
-                    final byte[] key = sec.data().get("tls.key");
-                    if (crt == null || key == null) {
-                        r = "InvalidCertificateRef";
-                        m = "Secret " + ns + "/" + ref.name() + " has no tls.crt and tls.key";
-                    } else {
-                        try {
-                            s.certificates.add(Pem.pair("secret/" + ns + "/" + ref.name(),
-                                    new String(crt, StandardCharsets.US_ASCII),
-                                    new String(key, StandardCharsets.US_ASCII)));
-                        } catch (IllegalArgumentException e) {
-                            r = "InvalidCertificateRef";
-                            m = "Secret " + ns + "/" + ref.name() + " is not a valid certificate and key: "
-                                    + e.getMessage();
-                        }
-                    }
+                    m = e.getMessage();
                 }
             }
             if (r != null) {
@@ -415,6 +404,65 @@ public final class GatewayTranslator {
                 s.programmed = false;
             }
         }
+    }
+
+    /**
+     * The certificate and key of a TLS Secret ({@code tls.crt}, {@code tls.key}); throws with the reason when the
+     * Secret is missing, lacks a key, or does not hold a valid pair.
+     */
+    private CertificateKeyPair tlsSecret(String ns, String name) {
+        final Secret sec = secrets.get(ns + "/" + name);
+        if (sec == null) {
+            throw new IllegalArgumentException("Secret " + ns + "/" + name + " not found");
+        }
+        final byte[] crt = sec.data().get("tls.crt");
+        final byte[] key = sec.data().get("tls.key");
+        if (crt == null || key == null) {
+            throw new IllegalArgumentException("Secret " + ns + "/" + name + " has no tls.crt and tls.key");
+        }
+        try {
+            return Pem.pair("secret/" + ns + "/" + name, new String(crt, StandardCharsets.US_ASCII),
+                    new String(key, StandardCharsets.US_ASCII));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("Secret " + ns + "/" + name + " is not a valid certificate and key: "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Resolves {@code spec.tls.backend.clientCertificateRef}: the certificate Postern presents to backends reached
+     * over TLS, or the Gateway's ResolvedRefs=False condition (InvalidClientCertificateRef, or RefNotPermitted for
+     * a cross-namespace Secret without a ReferenceGrant). An invalid reference leaves the Gateway accepted, and
+     * backends then see no client certificate (a backend that requires one refuses the handshake: 502).
+     */
+    private void resolveBackendClientCertificate(Gateway gw, GState st, long g) {
+        final Gateway.SecretObjectReference ref = gw.backendClientCertificateRef();
+        if (ref == null) {
+            return;
+        }
+        final String field = "spec.tls.backend.clientCertificateRef";
+        final String ns = ref.namespace() != null ? ref.namespace() : gw.metadata().namespace();
+        String reason = "InvalidClientCertificateRef";
+        String message;
+        if (!(ref.group().isEmpty() || ref.group().equals("core")) || !"Secret".equals(ref.kind())) {
+            message = "clientCertificateRef " + (ref.group().isEmpty() ? "" : ref.group() + "/") + ref.kind()
+                    + " is not supported; only core Secret";
+        } else if (!ns.equals(gw.metadata().namespace())
+                && !granted(gw.metadata().namespace(), "Gateway", ns, "", "Secret", ref.name())) {
+            reason = "RefNotPermitted";
+            message = "clientCertificateRef to Secret " + ns + "/" + ref.name()
+                    + " is not permitted by any ReferenceGrant";
+        } else {
+            try {
+                st.backendClientCertificate = tlsSecret(ns, ref.name());
+                st.backendRefs = Condition.ok("ResolvedRefs", "ResolvedRefs", "All references resolved", g);
+                return;
+            } catch (IllegalArgumentException e) {
+                message = e.getMessage();
+            }
+        }
+        warn(gw, field, reason, message + "; backends see no client certificate from this Gateway");
+        st.backendRefs = Condition.no("ResolvedRefs", reason, message, g);
     }
 
     /**
@@ -790,6 +838,9 @@ public final class GatewayTranslator {
         final List<Object> gconds = new ArrayList<>(List.of(accepted.toMap(),
                 anyProgrammed ? Condition.ok("Programmed", "Programmed", "Gateway programmed", g).toMap()
                         : Condition.no("Programmed", "Invalid", "No listener is programmed", g).toMap()));
+        if (st.backendRefs != null) {
+            gconds.add(st.backendRefs.toMap());
+        }
         if (st.insecureFrontend) {
             gconds.add(Condition.ok("InsecureFrontendValidationMode", "ConfigurationChanged",
                     "client certificate validation is AllowInsecureFallback on some ports", g).toMap());
@@ -1107,6 +1158,8 @@ public final class GatewayTranslator {
     }
 
     private void attach(LState s, RouteIn r, List<String> hosts) {
+        final GState gs = gateways.get(s.gw.metadata().namespace() + "/" + s.gw.metadata().name());
+        final CertificateKeyPair cert = gs == null ? null : gs.backendClientCertificate;
         final String ns = r.res().metadata().namespace();
         final String name = r.res().metadata().name();
         final String key = r.keyPrefix() + "/" + ns + "/" + name;
@@ -1119,9 +1172,60 @@ public final class GatewayTranslator {
                 }
                 s.routes.add(new RouteModel(key + "/rule/" + i + "/match/" + j, key, ns, name,
                         r.res().metadata().creationTimestamp(), i, j, hosts, m.pathType(), m.pathValue(),
-                        m.method(), m.headers(), m.queryParams(), rr.action()));
+                        m.method(), m.headers(), m.queryParams(), withClientCertificate(rr.action(), cert)));
             }
         }
+    }
+
+    /** Actions and clusters bound to a Gateway's backend client certificate, by certificate (shared per build). */
+    private final Map<CertificateKeyPair, Map<Object, Object>> boundToCertificate = new HashMap<>();
+
+    /**
+     * The action as a Gateway with {@code spec.tls.backend.clientCertificateRef} runs it: every cluster reached
+     * over TLS (a BackendTLSPolicy) presents {@code cert}. Clusters are shared across the routes of all Gateways, so
+     * the Gateway's certificate goes into a copy of the cluster's {@link UpstreamTls} (and so into the pool key);
+     * copies are made once per certificate and cluster. Null {@code cert}: the action itself.
+     */
+    private RouteAction withClientCertificate(RouteAction a, CertificateKeyPair cert) {
+        if (cert == null || !(a instanceof RouteAction.Forward f)) {
+            return a;
+        }
+        final Map<Object, Object> memo = boundToCertificate.computeIfAbsent(cert, c -> new java.util.IdentityHashMap<>());
+        final Object done = memo.get(f);
+        if (done != null) {
+            return (RouteAction) done;
+        }
+        final List<Backend> backends = new ArrayList<>(f.backends().size());
+        for (Backend b : f.backends()) {
+            backends.add(b instanceof Backend.Forward bf && bf.cluster().tls() != null
+                    ? new Backend.Forward(bound(bf.cluster(), cert, memo)) : b);
+        }
+        final List<RouteAction.Filters> backendFilters = new ArrayList<>(f.backendFilters().size());
+        for (RouteAction.Filters bf : f.backendFilters()) {
+            backendFilters.add(bound(bf, cert, memo));
+        }
+        final RouteAction out = new RouteAction.Forward(List.copyOf(backends), f.cumulativeWeights(),
+                bound(f.filters(), cert, memo), List.copyOf(backendFilters), f.timeouts(), f.retry());
+        memo.put(f, out);
+        return out;
+    }
+
+    private RouteAction.Filters bound(RouteAction.Filters fs, CertificateKeyPair cert, Map<Object, Object> memo) {
+        if (fs == null || fs.mirrors().stream().noneMatch(m -> m.cluster().tls() != null)) {
+            return fs;
+        }
+        final List<RouteAction.Mirror> mirrors = new ArrayList<>();
+        for (RouteAction.Mirror m : fs.mirrors()) {
+            mirrors.add(m.cluster().tls() == null ? m
+                    : new RouteAction.Mirror(bound(m.cluster(), cert, memo), m.numerator(), m.denominator()));
+        }
+        return new RouteAction.Filters(fs.requestHeaders(), fs.responseHeaders(), fs.hostRewrite(), fs.pathRewrite(),
+                List.copyOf(mirrors), fs.cors());
+    }
+
+    private static Cluster bound(Cluster c, CertificateKeyPair cert, Map<Object, Object> memo) {
+        return (Cluster) memo.computeIfAbsent(c, k -> new Cluster(c.name(), c.protocol(), c.endpoints(),
+                c.loadBalancing(), c.tls().withClientCertificate(cert), c.healthCheck()));
     }
 
     private static List<RouteModel.ValueMatch> valueMatches(List<HTTPRouteMatch.ValueMatch> in, boolean header) {
@@ -1489,11 +1593,9 @@ public final class GatewayTranslator {
         }
         UpstreamTls tls = null;
         servicesOfRoute.add(ns + "/" + ref.name());
-        if (policy != null && !grpc && proto != Cluster.Protocol.H2C) {
+        if (policy != null) {
+            // HTTP/1.1 (and WebSocket) inside TLS, or HTTP/2 inside TLS with ALPN h2 for h2c and gRPC backends.
             tls = policy.tls;
-        } else if (policy != null) {
-            warn(r, field, "UnsupportedProtocol", "BackendTLSPolicy " + policy.key() + " is not applied: TLS to "
-                    + "HTTP/2 backends is not supported yet; the backend is reached in cleartext");
         }
         // One Cluster per Service port, protocol and TLS in a build: every rule that names it shares it (memory at
         // 10,000 routes: a few hundred Services, not tens of thousands of copies). Only reused when building it

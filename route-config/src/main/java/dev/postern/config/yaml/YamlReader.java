@@ -333,16 +333,12 @@ public final class YamlReader {
         final Gateway.LocalParametersReference params = pr.present() ? new Gateway.LocalParametersReference(
                 pr.get("group").str(""), pr.get("kind").str(""), pr.get("name").str("")) : null;
         return new Gateway(apiVersion, meta, source(ctx, n), cls, listeners, addrs, params,
-                frontendTls(spec.get("tls")));
+                frontendTls(spec.get("tls")), backendClientCertificateRef(spec.get("tls").get("backend")));
     }
 
     /** {@code spec.tls.frontend}, or null when absent. */
     private static Gateway.FrontendTLS frontendTls(YNode tls) {
         tls.known(Set.of("frontend", "backend"));
-        if (tls.get("backend").present()) {
-            tls.get("backend").warn("UnsupportedValue", "spec.tls.backend (a client certificate for backends) is not "
-                    + "supported yet; backends see no client certificate");
-        }
         final YNode f = tls.get("frontend");
         if (!f.present()) {
             return null;
@@ -362,6 +358,21 @@ public final class YamlReader {
                     .get("validation"))));
         }
         return new Gateway.FrontendTLS(def, perPort);
+    }
+
+    /** {@code spec.tls.backend.clientCertificateRef}, or null when absent. */
+    private static Gateway.SecretObjectReference backendClientCertificateRef(YNode backend) {
+        if (!backend.present()) {
+            return null;
+        }
+        backend.known(Set.of("clientCertificateRef"));
+        final YNode r = backend.get("clientCertificateRef");
+        if (!r.present()) {
+            return null;
+        }
+        r.known(Set.of("group", "kind", "namespace", "name"));
+        return new Gateway.SecretObjectReference(r.get("group").str(""), r.get("kind").str("Secret"),
+                r.get("namespace").str(), r.get("name").required());
     }
 
     private static Gateway.FrontendValidation frontendValidation(YNode v) {
