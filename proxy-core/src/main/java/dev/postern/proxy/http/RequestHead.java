@@ -49,7 +49,7 @@ public final class RequestHead implements RequestView {
             authority = uri.substring(scheme + 3, slash < 0 ? uri.length() : slash);
             target = slash < 0 ? "/" : uri.substring(slash);
         }
-        if (authority == null || authority.isEmpty()) {
+        if (authority == null || authority.isEmpty() || !validAuthority(authority)) {
             return null;
         }
         final int hash = target.indexOf('#');
@@ -60,6 +60,23 @@ public final class RequestHead implements RequestView {
         final String path = q < 0 ? target : target.substring(0, q);
         final String query = q < 0 ? null : target.substring(q + 1);
         return new RequestHead(method, authority, hostOf(authority), path, query, headers);
+    }
+
+    /**
+     * RFC 9110 §7.2 / RFC 3986 §3.2.2: a Host (or :authority, or absolute-form authority) is a reg-name (unreserved,
+     * percent-encoded and sub-delims characters) or a bracketed IP literal, then an optional {@code :port}; RFC 9112
+     * §3.2 answers anything else with 400. No spaces, controls, {@code @} (userinfo), {@code /} or non-ASCII: a
+     * Host such as {@code "a b"} would otherwise be routed (found by RequestHeadFuzzTest).
+     */
+    static boolean validAuthority(String a) {
+        for (int i = 0; i < a.length(); i++) {
+            final char c = a.charAt(i);
+            if (!(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+                    || "-._~%!$&'()*+,;=:[]".indexOf(c) >= 0)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Lower-cases the host and strips a port and a trailing dot: {@code Foo.COM.:80} gives {@code foo.com}. */

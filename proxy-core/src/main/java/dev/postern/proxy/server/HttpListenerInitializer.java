@@ -250,8 +250,13 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 .build();
     }
 
+    /**
+     * The stream multiplexer. The same initializer serves the upgrade stream: after {@code Upgrade: h2c} the
+     * request that asked for it is stream 1, and without an upgrade stream handler Netty fails the connection
+     * ("Client is misconfigured for upgrade requests"; found by RequestHeadFuzzTest).
+     */
     private Http2MultiplexHandler multiplex() {
-        return new Http2MultiplexHandler(new ChannelInitializer<Channel>() {
+        final ChannelInitializer<Channel> streams = new ChannelInitializer<Channel>() {
             @Override
             protected void initChannel(Channel stream) {
                 // Each stream reads only when its exchange asks: request bodies flow with backpressure, and the
@@ -263,7 +268,8 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                         context.metrics()), new dev.postern.proxy.http.Http2RequestCodec());
                 http1Handlers(stream.pipeline());
             }
-        });
+        };
+        return new Http2MultiplexHandler(streams, streams);
     }
 
     /**
