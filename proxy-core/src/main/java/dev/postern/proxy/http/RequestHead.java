@@ -37,12 +37,16 @@ public final class RequestHead implements RequestView {
      * @param hostHeader the Host header or :authority, may be null
      */
     public static RequestHead parse(String method, String uri, String hostHeader, HttpHeaders headers) {
+        if (!visibleAscii(uri)) {
+            return null;
+        }
         String authority = hostHeader;
         String target = uri;
         if (!uri.startsWith("/")) {
             final int scheme = uri.indexOf("://");
             if (scheme <= 0) {
                 return uri.equals("*") && method.equals("OPTIONS") && authority != null
+                        && !authority.isEmpty() && validAuthority(authority)
                         ? new RequestHead(method, authority, hostOf(authority), "*", null, headers) : null;
             }
             final int slash = uri.indexOf('/', scheme + 3);
@@ -60,6 +64,20 @@ public final class RequestHead implements RequestView {
         final String path = q < 0 ? target : target.substring(0, q);
         final String query = q < 0 ? null : target.substring(q + 1);
         return new RequestHead(method, authority, hostOf(authority), path, query, headers);
+    }
+
+    /**
+     * RFC 9112 §3.2 / RFC 3986: a request target is visible ASCII only. Netty's decoder lets other bytes through
+     * (a target with 0xF3 was routed; found by RequestHeadFuzzTest); they answer 400.
+     */
+    static boolean visibleAscii(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            final char c = s.charAt(i);
+            if (c < 0x21 || c > 0x7E) {
+                return false;
+            }
+        }
+        return !s.isEmpty();
     }
 
     /**

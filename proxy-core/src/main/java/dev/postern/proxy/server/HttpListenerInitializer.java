@@ -171,7 +171,7 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
             final ChannelPipeline p = ctx.pipeline();
             context.metrics().onTlsHandshake(resumed(p.get(SslHandler.class)));
             if (ApplicationProtocolNames.HTTP_2.equals(protocol)) {
-                p.addLast(guard(true), http2FrameCodec(), multiplex());
+                p.addLast(guard(true), http2FrameCodec(), multiplex(), H2_ERRORS);
                 return;
             }
             ctx.channel().config().setAutoRead(false);
@@ -302,9 +302,37 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
             if (g != null) {
                 g.onHttp2();
             }
+            if (p.get(Http2Errors.class) == null) {
+                p.addLast(H2_ERRORS);
+            }
             ctx.channel().config().setAutoRead(true);
             p.remove(this);
             ctx.channel().read();
+        }
+    }
+
+    private static final Http2Errors H2_ERRORS = new Http2Errors();
+
+    /**
+     * The last handler of an HTTP/2 connection. The frame codec answers a connection error (a bad preface, an
+     * oversized frame...) with GOAWAY and then passes the exception on; without this it reached the pipeline's
+     * tail and Netty logged a warning per bad client (found by RequestHeadFuzzTest). Expected errors are logged at
+     * debug (the codec closes after its GOAWAY); anything else is a bug: a warning, and the connection is closed.
+     */
+    @io.netty.channel.ChannelHandler.Sharable
+    private static final class Http2Errors extends ChannelInboundHandlerAdapter {
+        private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Http2Errors.class);
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            if (cause instanceof io.netty.handler.codec.http2.Http2Exception || cause instanceof java.io.IOException
+                    || cause instanceof io.netty.handler.codec.DecoderException) {
+                LOG.debug("closing {}: {}", ctx.channel(), cause.toString());
+            } else {
+                LOG.warn("closing {} after an unexpected error", ctx.channel(), cause);
+                ctx.close();
+            }
+            // An Http2Exception: the codec has sent its GOAWAY (with the error's code) and closes by itself.
         }
     }
 
