@@ -87,11 +87,38 @@ public final class RequestHead implements RequestView {
      * Host such as {@code "a b"} would otherwise be routed (found by RequestHeadFuzzTest).
      */
     static boolean validAuthority(String a) {
-        for (int i = 0; i < a.length(); i++) {
-            final char c = a.charAt(i);
-            if (!(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-                    || "-._~%!$&'()*+,;=:[]".indexOf(c) >= 0)) {
+        int i = 0;
+        final int n = a.length();
+        if (n > 0 && a.charAt(0) == '[') {
+            final int close = a.indexOf(']');
+            if (close < 2) {
                 return false;
+            }
+            for (i = 1; i < close; i++) {
+                final char c = a.charAt(i);
+                if (!(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.')) {
+                    return false;
+                }
+            }
+            i = close + 1;
+        } else {
+            for (; i < n && a.charAt(i) != ':'; i++) {
+                final char c = a.charAt(i);
+                if (!(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+                        || "-._~%!$&'()*+,;=".indexOf(c) >= 0)) {
+                    return false;
+                }
+            }
+        }
+        if (i == n) {
+            return true;
+        }
+        if (a.charAt(i) != ':') {
+            return false;
+        }
+        for (i++; i < n; i++) {
+            if (a.charAt(i) < '0' || a.charAt(i) > '9') {
+                return false; // the port: digits only
             }
         }
         return true;

@@ -100,10 +100,15 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 AsciiString.contentEquals(Http2CodecUtilNames.H2C, protocol)
                         ? new Http2ServerUpgradeCodec(http2FrameCodec(), new Http2Setup(false), multiplex()) : null,
                 64 * 1024) {
-            /** Only h2c upgrades are Postern's; others (WebSocket) go to the backend untouched. */
+            /**
+             * Only h2c upgrades are Postern's; others (WebSocket) go to the backend untouched. Only from HTTP/1.1
+             * (RFC 7540 §3.2): any other version goes on to the HTTP/1.1 handler, which answers 400 (an
+             * {@code HTTP/0.1} upgrade was switched and routed; found by RequestHeadFuzzTest).
+             */
             @Override
             protected boolean shouldHandleUpgradeRequest(io.netty.handler.codec.http.HttpRequest req) {
-                return req.headers().containsValue(io.netty.handler.codec.http.HttpHeaderNames.UPGRADE,
+                return req.protocolVersion().equals(io.netty.handler.codec.http.HttpVersion.HTTP_1_1)
+                        && req.headers().containsValue(io.netty.handler.codec.http.HttpHeaderNames.UPGRADE,
                         Http2CodecUtilNames.H2C, true);
             }
         };
