@@ -104,8 +104,14 @@ public final class RequestHead implements RequestView {
         } else {
             for (; i < n && a.charAt(i) != ':'; i++) {
                 final char c = a.charAt(i);
-                if (!(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-                        || "-._~%!$&'()*+,;=".indexOf(c) >= 0)) {
+                if (c == '%') { // pct-encoded: exactly two hex digits follow
+                    if (i + 2 >= n || Character.digit(a.charAt(i + 1), 16) < 0
+                            || Character.digit(a.charAt(i + 2), 16) < 0) {
+                        return false;
+                    }
+                    i += 2;
+                } else if (!(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+                        || "-._~!$&'()*+,;=".indexOf(c) >= 0)) {
                     return false;
                 }
             }
