@@ -37,8 +37,8 @@ public final class RequestHead implements RequestView {
      * @param hostHeader the Host header or :authority, may be null
      */
     public static RequestHead parse(String method, String uri, String hostHeader, HttpHeaders headers) {
-        if (!visibleAscii(uri)) {
-            return null;
+        if (!visibleAscii(uri) || hostHeader != null && !validAuthority(hostHeader)) {
+            return null; // a bad Host is 400 even when an absolute-form target's authority wins over it
         }
         String authority = hostHeader;
         String target = uri;
