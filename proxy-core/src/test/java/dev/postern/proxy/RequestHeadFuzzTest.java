@@ -142,7 +142,7 @@ class RequestHeadFuzzTest {
         if (startsWith(input, "PRI * HTTP/2.0")) {
             return; // HTTP/2 prior knowledge: the answer is frames; the checks above still held
         }
-        final int routed = routedResponses(out.toByteArray());
+        final int routed = routedResponses(out.toByteArray(), indexOf(input, 0, "HEAD") >= 0);
         final int allowed = StrictReader.validInARow(input);
         assertTrue(routed <= allowed, () -> routed + " request(s) routed but only " + allowed
                 + " valid in a row under RFC 9112");
@@ -162,7 +162,7 @@ class RequestHeadFuzzTest {
     }
 
     /** Parses the responses; fails on a malformed one or an undefined status. Returns how many were routed. */
-    private static int routedResponses(byte[] out) {
+    private static int routedResponses(byte[] out, boolean head) {
         int pos = 0;
         int routed = 0;
         while (pos < out.length) {
@@ -170,14 +170,14 @@ class RequestHeadFuzzTest {
             if (end < 0) {
                 fail("truncated response head: " + ascii(out, pos, out.length));
             }
-            final String head = ascii(out, pos, end);
-            final String[] lines = head.split("\r\n");
+            final String text = ascii(out, pos, end);
+            final String[] lines = text.split("\r\n");
             if (!lines[0].matches("HTTP/1\\.1 [1-5][0-9][0-9] [ -~]*")) {
                 fail("malformed status line: " + lines[0]);
             }
             final int status = Integer.parseInt(lines[0].substring(9, 12));
             if (!DEFINED.contains(status)) {
-                fail("status " + status + " is not a defined outcome: " + head);
+                fail("status " + status + " is not a defined outcome: " + text);
             }
             long length = 0;
             for (int i = 1; i < lines.length; i++) {
@@ -189,7 +189,7 @@ class RequestHeadFuzzTest {
                 if (name.equals("content-length")) {
                     length = Long.parseLong(lines[i].substring(colon + 1).trim());
                 } else if (name.equals("transfer-encoding")) {
-                    fail("local replies have a content-length: " + head);
+                    fail("local replies have a content-length: " + text);
                 }
             }
             if (status == 302 || status == 101) {
@@ -200,7 +200,10 @@ class RequestHeadFuzzTest {
             }
             pos = end + 4 + (status == 100 ? 0 : (int) length);
             if (pos > out.length) {
-                fail("response body shorter than its content-length: " + head);
+                if (!head) {
+                    fail("response body shorter than its content-length: " + text);
+                }
+                pos = end + 4; // the answer to a HEAD request has no body (the codec drops it)
             }
         }
         return routed;
