@@ -50,6 +50,9 @@ public final class RequestHead implements RequestView {
      */
     public static RequestHead parse(String method, String uri, String hostHeader, HttpHeaders headers,
                                     PathNormalizer.Policy paths) {
+        if (!visibleAscii(uri) || hostHeader != null && !validAuthority(hostHeader)) {
+            return null; // a bad Host is 400 even when an absolute-form target's authority wins over it
+        }
         String authority = hostHeader;
         String target = uri;
         final boolean absolute = !uri.startsWith("/");
@@ -123,8 +126,13 @@ public final class RequestHead implements RequestView {
         } else {
             for (; i < n && a.charAt(i) != ':'; i++) {
                 final char c = a.charAt(i);
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                        || "-._~%!$&'()*+,;=".indexOf(c) >= 0)) {
+                if (c == '%') { // pct-encoded: exactly two hex digits follow (found by RequestHeadFuzzTest)
+                    if (i + 2 >= n || !hex(a.charAt(i + 1)) || !hex(a.charAt(i + 2))) {
+                        return false;
+                    }
+                    i += 2;
+                } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                        || "-._~!$&'()*+,;=".indexOf(c) >= 0)) {
                     return false;
                 }
             }
@@ -148,6 +156,20 @@ public final class RequestHead implements RequestView {
 
     private static boolean hex(char c) {
         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    }
+
+    /**
+     * RFC 9112 §3.2 / RFC 3986: a request target is visible ASCII only. Netty's decoder lets other bytes through
+     * (a target with 0xF3 was routed; found by RequestHeadFuzzTest); they answer 400.
+     */
+    static boolean visibleAscii(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            final char c = s.charAt(i);
+            if (c < 0x21 || c > 0x7E) {
+                return false;
+            }
+        }
+        return !s.isEmpty();
     }
 
     /** Lower-cases the host and strips a port and a trailing dot: {@code Foo.COM.:80} gives {@code foo.com}. */

@@ -105,10 +105,15 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 AsciiString.contentEquals(Http2CodecUtilNames.H2C, protocol)
                         ? new Http2ServerUpgradeCodec(http2FrameCodec(), new Http2Setup(false), multiplex()) : null,
                 64 * 1024) {
-            /** Only h2c upgrades are Postern's; others (WebSocket) go to the backend untouched. */
+            /**
+             * Only h2c upgrades are Postern's; others (WebSocket) go to the backend untouched. Only from HTTP/1.1
+             * (RFC 7540 §3.2): any other version goes on to the HTTP/1.1 handler, which answers 400 (an
+             * {@code HTTP/0.1} upgrade was switched and routed; found by RequestHeadFuzzTest).
+             */
             @Override
             protected boolean shouldHandleUpgradeRequest(io.netty.handler.codec.http.HttpRequest req) {
-                return req.headers().containsValue(io.netty.handler.codec.http.HttpHeaderNames.UPGRADE,
+                return req.protocolVersion().equals(io.netty.handler.codec.http.HttpVersion.HTTP_1_1)
+                        && req.headers().containsValue(io.netty.handler.codec.http.HttpHeaderNames.UPGRADE,
                         Http2CodecUtilNames.H2C, true);
             }
         };
@@ -196,7 +201,7 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
             final ChannelPipeline p = ctx.pipeline();
             context.metrics().onTlsHandshake(resumed(p.get(SslHandler.class)));
             if (ApplicationProtocolNames.HTTP_2.equals(protocol)) {
-                p.addLast(guard(true), flushConsolidation(), http2FrameCodec(), multiplex());
+                p.addLast(guard(true), flushConsolidation(), http2FrameCodec(), multiplex(), H2_ERRORS);
                 return;
             }
             ctx.channel().config().setAutoRead(false);
@@ -285,8 +290,13 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
         return new FlushConsolidationHandler(FlushConsolidationHandler.DEFAULT_EXPLICIT_FLUSH_AFTER_FLUSHES, true);
     }
 
+    /**
+     * The stream multiplexer. The same initializer serves the upgrade stream: after {@code Upgrade: h2c} the
+     * request that asked for it is stream 1, and without an upgrade stream handler Netty fails the connection
+     * ("Client is misconfigured for upgrade requests"; found by RequestHeadFuzzTest).
+     */
     private Http2MultiplexHandler multiplex() {
-        return new Http2MultiplexHandler(new ChannelInitializer<Channel>() {
+        final ChannelInitializer<Channel> streams = new ChannelInitializer<Channel>() {
             @Override
             protected void initChannel(Channel stream) {
                 // Each stream reads only when its exchange asks: request bodies flow with backpressure, and the
@@ -298,7 +308,8 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                         context.metrics()), new dev.postern.proxy.http.Http2RequestCodec());
                 http1Handlers(stream.pipeline());
             }
-        });
+        };
+        return new Http2MultiplexHandler(streams, streams);
     }
 
     /**
@@ -335,9 +346,37 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
             if (g != null) {
                 g.onHttp2();
             }
+            if (p.get(Http2Errors.class) == null) {
+                p.addLast(H2_ERRORS);
+            }
             ctx.channel().config().setAutoRead(true);
             p.remove(this);
             ctx.channel().read();
+        }
+    }
+
+    private static final Http2Errors H2_ERRORS = new Http2Errors();
+
+    /**
+     * The last handler of an HTTP/2 connection. The frame codec answers a connection error (a bad preface, an
+     * oversized frame...) with GOAWAY and then passes the exception on; without this it reached the pipeline's
+     * tail and Netty logged a warning per bad client (found by RequestHeadFuzzTest). Expected errors are logged at
+     * debug (the codec closes after its GOAWAY); anything else is a bug: a warning, and the connection is closed.
+     */
+    @io.netty.channel.ChannelHandler.Sharable
+    private static final class Http2Errors extends ChannelInboundHandlerAdapter {
+        private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Http2Errors.class);
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            if (cause instanceof io.netty.handler.codec.http2.Http2Exception || cause instanceof java.io.IOException
+                    || cause instanceof io.netty.handler.codec.DecoderException) {
+                LOG.debug("closing {}: {}", ctx.channel(), cause.toString());
+            } else {
+                LOG.warn("closing {} after an unexpected error", ctx.channel(), cause);
+                ctx.close();
+            }
+            // An Http2Exception: the codec has sent its GOAWAY (with the error's code) and closes by itself.
         }
     }
 

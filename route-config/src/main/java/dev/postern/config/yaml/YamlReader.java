@@ -142,11 +142,12 @@ public final class YamlReader {
         opts.setAllowDuplicateKeys(false);
         final Yaml yaml = new Yaml(opts);
         try (Reader r = new StringReader(text)) {
-            for (Node doc : yaml.composeAll(r)) {
-                if (doc == null) {
-                    continue;
+            final java.util.Iterator<Node> docs = yaml.composeAll(r).iterator();
+            while (docs.hasNext()) {
+                final Node doc = docs.next();
+                if (doc != null) {
+                    readDocumentGuarded(file, doc, out, diags);
                 }
-                readDocument(file, doc, out, diags);
             }
         } catch (MarkedYAMLException e) {
             final Mark m = e.getProblemMark() != null ? e.getProblemMark() : e.getContextMark();
@@ -161,6 +162,23 @@ public final class YamlReader {
             diags.add(fileError(file, 0, "InvalidYaml", "invalid YAML: " + oneLine(String.valueOf(e.getMessage()))));
         }
         return new Result(out, diags);
+    }
+
+    /**
+     * Reads one composed document. SnakeYAML's own failures are caught around the composer above; an unchecked
+     * exception from here is a bug in Postern's reading, not bad input: it still becomes a diagnostic (reason
+     * {@code InternalError}, the build is rejected and the last good table stays), and is logged with its stack
+     * trace. The fuzz target of the loader fails on any such diagnostic.
+     */
+    private static void readDocumentGuarded(String file, Node doc, List<Resource> out, List<Diagnostic> diags) {
+        try {
+            readDocument(file, doc, out, diags);
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.ERROR, "bug reading " + file + " at line " + (doc.getStartMark() == null
+                    ? 0 : doc.getStartMark().getLine() + 1), e);
+            diags.add(fileError(file, doc.getStartMark() == null ? 0 : doc.getStartMark().getLine() + 1,
+                    "InternalError", "internal error reading this document: " + e));
+        }
     }
 
     private static String oneLine(String s) {
