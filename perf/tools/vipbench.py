@@ -200,11 +200,12 @@ class Bench:
                  sys_us_per_req=(s1 - s0) / n * 1e6, machine_us_per_req=(m1 - m0) / n * 1e6,
                  postern_util=(u1 - u0 + s1 - s0) / wall, rss_mib=rss_mib(pids),
                  assigned_listener=k1.get("assigned_listener", 0) - k0.get("assigned_listener", 0),
+                 assigned_by_lookup=k1.get("assigned_by_lookup", 0) - k0.get("assigned_by_lookup", 0),
                  dropped=k1.get("dropped", 0) - k0.get("dropped", 0))
         self.alive_or_fail("postern")
         print(f"  round {rnd} {load:5} {path:5}: {r['rps']:9.0f} req/s  p99 {r['p99_ms']} ms  "
               f"Postern {r['cpu_us_per_req']:.1f} µs/req  machine {r['machine_us_per_req']:.1f} µs/req  "
-              f"BPF listener assignments {r['assigned_listener']:.0f}  errors {r['socket_errors'] + r['non2xx']}",
+              f"BPF: SYN to listener {r['assigned_listener']:.0f}, time-wait reopen {r['assigned_by_lookup']:.0f}  errors {r['socket_errors'] + r['non2xx']}",
               flush=True)
         self.results.append(r)
         return r
@@ -244,6 +245,7 @@ def render(b, started):
             agg[(load, path)]["errors"] = sum(r["socket_errors"] + r["non2xx"] for r in rs)
             agg[(load, path)]["requests"] = sum(r["requests"] for r in rs)
             agg[(load, path)]["assigned"] = sum(r["assigned_listener"] for r in rs)
+            agg[(load, path)]["reopened"] = sum(r.get("assigned_by_lookup", 0) for r in rs)
             agg[(load, path)]["dropped"] = sum(r["dropped"] for r in rs)
     L = ["## VIP path (BPF TPROXY) vs Postern's plain listener\n",
          f"{started}, `{b.command}`: {a.rounds} interleaved round(s) of {a.duration} s per load and path (VIP, "
@@ -263,20 +265,23 @@ def render(b, started):
          "- Postern µs/req: Postern's utime+stime (/proc/<pid>/stat) over the round ÷ requests. Machine µs/req: busy "
          "time of every CPU (/proc/stat) ÷ requests: wrk, nginx, Postern and the kernel's softirq work, where the "
          "BPF program runs (in the sender's context, mostly wrk's CPU), so only this column sees the program's cost. "
-         "BPF assignments: the program's `assigned_listener` counter over all rounds of that row (one per SYN).",
+         "New connections (BPF): over all rounds of that row, SYNs the tc program gave the transparent listener "
+         "(`assigned_listener`) + SYNs that reopened a connection still in TIME_WAIT on the node (wrk reuses ports "
+         "quickly; Postern closed first), which the kernel's time-wait code hands to the sk_lookup program "
+         "(`assigned_by_lookup`).",
          ""]
     for load in LOADS:
         cmd = b.commands.get(load, "")
         L.append(f"**{LOAD_LABEL[load]}** (`{cmd}`):\n")
         L.append("| path | req/s | p50 ms | p99 ms | Postern µs/req (user+sys) | machine µs/req | Postern core busy "
-                 "| BPF assignments | errors |")
+                 "| new connections (BPF: listener + reopened) | errors |")
         L.append("|---|---|---|---|---|---|---|---|---|")
         for path in PATHS:
             g = agg[(load, path)]
             L.append(f"| {LABEL[path]} | {g['rps']:.0f} | {g['p50_ms']:.2f} | {g['p99_ms']:.2f} | "
                      f"{g['cpu_us_per_req']:.1f} ({g['user_us_per_req']:.1f}+{g['sys_us_per_req']:.1f}) | "
-                     f"{g['machine_us_per_req']:.1f} | {g['postern_util'] * 100:.0f}% | {g['assigned']:.0f} of "
-                     f"{g['requests']} requests | {g['errors']} |")
+                     f"{g['machine_us_per_req']:.1f} | {g['postern_util'] * 100:.0f}% | {g['assigned']:.0f} + "
+                     f"{g['reopened']:.0f} for {g['requests']} requests | {g['errors']} |")
         L.append("")
     v, p = agg[("ka", "vip")], agg[("ka", "plain")]
     cv, cp = agg[("close", "vip")], agg[("close", "plain")]

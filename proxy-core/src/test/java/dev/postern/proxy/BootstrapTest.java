@@ -73,7 +73,7 @@ class BootstrapTest {
     }
 
     @Test
-    void badValuesNameTheField(@TempDir Path dir) {
+    void badValuesNameTheField(@TempDir Path dir) throws Exception {
         assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir, "tproxy: {enabled: true}\n"))
                 .getMessage().contains("tproxy.interfaces"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir, "tproxy: {colour: red}\n"))
@@ -87,6 +87,12 @@ class BootstrapTest {
         assertTrue(mark.contains("tproxy") && mark.contains("outside its mask"), mark);
         assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir, "udp: {maxSessions: 0}\n"))
                 .getMessage().contains("udp.maxSessions"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir, "tcp: {splice: sometimes}\n"))
+                .getMessage().contains("tcp.splice: must be true or false"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir, "tcp: {zeroCopy: true}\n"))
+                .getMessage().contains("tcp.zeroCopy: unknown field"));
+        assertTrue(read(dir, "tcp: {splice: true}\n").tcpSplice());
+        assertTrue(!Bootstrap.defaults().tcpSplice(), "off by default");
     }
 
     @Test
