@@ -41,6 +41,8 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
     private final boolean splice;
     private final long idleNanos;
     private long lastActivity;
+    /** The pending idle check (splice only); cancelled when the connection ends, so it keeps nothing alive. */
+    private io.netty.util.concurrent.Future<?> idleCheck;
     private ChannelHandlerContext ctx;
     private Channel up;
     /** The client finished sending (half-close), and the backend did. */
@@ -120,8 +122,8 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
         down.config().setAutoRead(true);
         u.config().setAutoRead(true);
         lastActivity = System.nanoTime();
-        if (idleNanos > 0) {
-            ctx.executor().schedule(this::checkIdle, idleNanos, TimeUnit.NANOSECONDS);
+        if (idleNanos > 0 && ctx.channel().isActive()) {
+            idleCheck = ctx.executor().schedule(this::checkIdle, idleNanos, TimeUnit.NANOSECONDS);
         }
     }
 
@@ -134,7 +136,7 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
             ctx.close(); // the close reaches the backend through channelInactive
             return;
         }
-        ctx.executor().schedule(this::checkIdle, idleNanos - idle, TimeUnit.NANOSECONDS);
+        idleCheck = ctx.executor().schedule(this::checkIdle, idleNanos - idle, TimeUnit.NANOSECONDS);
     }
 
     @Override
@@ -242,6 +244,10 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        if (idleCheck != null) {
+            idleCheck.cancel(false);
+            idleCheck = null;
+        }
         drop();
         if (up != null && up.isActive()) {
             up.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
