@@ -10,13 +10,22 @@
  *      IP_TRANSPARENT UDP socket per Gateway address and port, so that is usually the destination itself), then
  *      step 4; a connected or wildcard socket of another program is never chosen by the packet's own tuple;
  *   2. bpf_skc_lookup_tcp with the packet's own tuple: an established, request (NEW_SYN_RECV) or time-wait
- *      socket gets the packet (a time-wait socket only for non-SYN segments, as a new SYN must reach the
- *      listener); a listening socket found here (bound to the VIP or a wildcard) is ignored;
+ *      socket gets the packet; a listening socket found here (bound to the VIP or a wildcard) is ignored.
+ *      A SYN that meets a time-wait socket (the client reuses its port within 60 s of a connection Postern
+ *      closed) is only marked and left to the kernel: its time-wait code kills that socket and looks a listener
+ *      up for the VIP:port, which postern_sk_lookup (below) answers with the transparent listener. Given to the
+ *      listener directly, the SYN would be dropped (the request socket collides with the time-wait entry);
+ *
  *   3. otherwise bpf_skc_lookup_tcp with the destination rewritten to the service's listener address:
  *      the listener gets the packet (a SYN, a syncookie ACK, or a stray segment the listener answers with RST);
  *   4. bpf_sk_assign, release the socket, set the configured mark (under its mask) so that the node's fwmark
  *      rule routes the packet to the "local" table, and return TC_ACT_OK;
  *   5. when no socket is found or the assignment fails: drop (fail-closed) or pass untouched (fail-open).
+ *
+ * postern_sk_lookup, an sk_lookup program attached to the node's network namespace, runs when the kernel looks a
+ * listener up (here: only for such a reopening SYN, since everything else arrives already assigned): for a TCP
+ * destination in postern_services it selects the transparent listener from postern_listeners (a sockmap that
+ * Postern fills with its listeners' sockets: slot 0 IPv4, slot 1 IPv6).
  *
  * The map layouts are mirrored by dev.postern.tproxy.BpfMaps in the Java loader; change both together.
  */
@@ -51,6 +60,8 @@ enum postern_counter {
 	POSTERN_CTR_FAILED_OPEN = 7,     /* passed untouched because of fail-open */
 	POSTERN_CTR_UNPARSED = 8,        /* matched protocol but headers were truncated or fragmented */
 	POSTERN_CTR_ASSIGNED_UDP = 9,    /* UDP datagrams given to Postern's UDP socket */
+	POSTERN_CTR_TIME_WAIT_SYN = 10,  /* a SYN that met a time-wait socket: marked, left to the kernel */
+	POSTERN_CTR_LOOKUP_ASSIGNED = 11, /* postern_sk_lookup selected the transparent listener */
 	POSTERN_CTR_MAX = 16,
 };
 
@@ -119,6 +130,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct postern_attachment);
 } postern_attach SEC(".maps");
+
+/* The transparent listeners, for postern_sk_lookup: slot 0 the IPv4 one, slot 1 the IPv6 one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} postern_listeners SEC(".maps");
 
 struct postern_packet {
 	struct bpf_sock_tuple tuple;
@@ -329,7 +348,13 @@ static __always_inline int steer(struct __sk_buff *skb, __u32 l2_len)
 	/* 1. A socket for this very connection: established, request (handshake ACK) or time-wait. */
 	sk = lookup(skb, &pkt);
 	if (sk) {
-		if (sk->state != BPF_TCP_LISTEN && !(pkt.syn && sk->state == BPF_TCP_TIME_WAIT)) {
+		if (pkt.syn && sk->state == BPF_TCP_TIME_WAIT) {
+			/* The kernel reopens it: kills the time-wait socket, then asks postern_sk_lookup. */
+			bpf_sk_release(sk);
+			count(POSTERN_CTR_TIME_WAIT_SYN);
+			goto steered;
+		}
+		if (sk->state != BPF_TCP_LISTEN) {
 			err = bpf_sk_assign(skb, sk, 0);
 			bpf_sk_release(sk);
 			if (err == 0) {
@@ -391,6 +416,55 @@ SEC("tc")
 int postern_tproxy_l3(struct __sk_buff *skb)
 {
 	return steer(skb, 0);
+}
+
+/*
+ * The kernel's listener lookup in the node's namespace (attached with a netns link). Only a TCP destination in
+ * postern_services is answered, with the transparent listener of its family; everything else falls through to
+ * the ordinary lookup. In practice it runs for a SYN that reopens a time-wait connection to a VIP (see steer()).
+ */
+SEC("sk_lookup")
+int postern_sk_lookup(struct bpf_sk_lookup *ctx)
+{
+	struct postern_service_key key = {};
+	struct bpf_sock *sk;
+	__u32 slot;
+	long err;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return SK_PASS;
+	key.prefixlen = 32 + 128;
+	key.protocol = IPPROTO_TCP;
+	key.port = bpf_htons((__u16)ctx->local_port);
+	if (ctx->family == 2 /* AF_INET */) {
+		__u32 ip4 = ctx->local_ip4;
+
+		key.family = POSTERN_FAMILY_IPV4;
+		__builtin_memcpy(key.addr, &ip4, 4);
+		slot = 0;
+	} else if (ctx->family == 10 /* AF_INET6 */) {
+		__u32 ip6[4];
+
+		ip6[0] = ctx->local_ip6[0];
+		ip6[1] = ctx->local_ip6[1];
+		ip6[2] = ctx->local_ip6[2];
+		ip6[3] = ctx->local_ip6[3];
+		key.family = POSTERN_FAMILY_IPV6;
+		__builtin_memcpy(key.addr, ip6, 16);
+		slot = 1;
+	} else {
+		return SK_PASS;
+	}
+	if (!bpf_map_lookup_elem(&postern_services, &key))
+		return SK_PASS;
+	sk = bpf_map_lookup_elem(&postern_listeners, &slot);
+	if (!sk)
+		return SK_PASS;
+	err = bpf_sk_assign(ctx, sk, 0);
+	bpf_sk_release(sk);
+	if (err == 0)
+		count(POSTERN_CTR_LOOKUP_ASSIGNED);
+	return SK_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

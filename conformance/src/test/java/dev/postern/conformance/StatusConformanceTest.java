@@ -29,7 +29,7 @@ class StatusConformanceTest {
         private static String upstream(org.junit.jupiter.api.extension.ExtensionContext c) {
             final String m = c.getRequiredTestMethod().getName();
             final String n = Character.toUpperCase(m.charAt(0)) + m.substring(1);
-            return n.replace("HttpRoute", "HTTPRoute").replace("TLSConfiguration", "TLSConfiguration");
+            return n.replace("HttpRoute", "HTTPRoute").replace("TcpRoute", "TCPRoute").replace("UdpRoute", "UDPRoute").replace("TLSConfiguration", "TLSConfiguration");
         }
 
         @Override
@@ -325,5 +325,58 @@ class StatusConformanceTest {
                 .accepted(INFRA, "same-namespace", "reference-grant")
                 .routeCondition(INFRA, "reference-grant", INFRA, "same-namespace",
                         cond("ResolvedRefs", "True", "ResolvedRefs"));
+    }
+
+    // Layer 4 status tests (GATEWAY-TCP/UDP, provisional in v1.6.1): TCPRouteMustHaveCondition and
+    // UDPRouteMustHaveCondition on the route's parent, GatewayMustHaveZeroRoutes.
+
+    @Test
+    void tcpRouteInvalidBackendRefNonexistent() {
+        StatusExpectations.forTest("tcproute-invalid-backendref-nonexistent")
+                .routeCondition("TCPRoute", INFRA, "tcp-route-invalid-backend-ref-nonexistent", INFRA,
+                        "tcp-gateway-invalid-backend", cond("ResolvedRefs", "False", "BackendNotFound"));
+    }
+
+    @Test
+    void udpRouteInvalidBackendRefNonexistent() {
+        StatusExpectations.forTest("udproute-invalid-backendref-nonexistent")
+                .routeCondition("UDPRoute", INFRA, "udp-route-invalid-backend-ref-nonexistent", INFRA,
+                        "udp-gateway-invalid-backend", cond("ResolvedRefs", "False", "BackendNotFound"));
+    }
+
+    @Test
+    void tcpRouteInvalidCrossNamespaceBackendRef() {
+        StatusExpectations.forTest("tcproute-invalid-cross-namespace-backend-ref")
+                .acceptedRoutes("TCPRoute", INFRA, "tcp-invalid-cross-namespace-backend-ref-gateway",
+                        "tcp-invalid-cross-namespace-backend-ref")
+                .routeCondition("TCPRoute", INFRA, "tcp-invalid-cross-namespace-backend-ref", INFRA,
+                        "tcp-invalid-cross-namespace-backend-ref-gateway",
+                        cond("ResolvedRefs", "False", "RefNotPermitted"));
+    }
+
+    @Test
+    void udpRouteInvalidCrossNamespaceBackendRef() {
+        StatusExpectations.forTest("udproute-invalid-cross-namespace-backend-ref")
+                .acceptedRoutes("UDPRoute", INFRA, "udp-gateway-invalid-cross-namespace-backend-ref",
+                        "udp-route-invalid-cross-namespace-backend-ref")
+                .routeCondition("UDPRoute", INFRA, "udp-route-invalid-cross-namespace-backend-ref", INFRA,
+                        "udp-gateway-invalid-cross-namespace-backend-ref",
+                        cond("ResolvedRefs", "False", "RefNotPermitted"));
+    }
+
+    @Test
+    void tcpRouteInvalidNonTCPListener() {
+        StatusExpectations.forTest("tcproute-invalid-non-tcp-listener")
+                .routeCondition("TCPRoute", INFRA, "tcp-route", INFRA, "tcp-mixed-protocol-gateway",
+                        cond("Accepted", "False", "NotAllowedByListeners"))
+                .zeroRoutes(INFRA, "tcp-mixed-protocol-gateway");
+    }
+
+    @Test
+    void udpRouteNotAllowedByListeners() {
+        StatusExpectations.forTest("udproute-not-allowed-by-listeners")
+                .routeCondition("UDPRoute", INFRA, "udproute-not-allowed-by-listeners", INFRA,
+                        "udproute-tls-only-gateway", cond("Accepted", "False", "NotAllowedByListeners"))
+                .zeroRoutes(INFRA, "udproute-tls-only-gateway");
     }
 }

@@ -137,10 +137,16 @@ final class StatusExpectations {
 
     @SuppressWarnings("unchecked")
     List<Map<String, Object>> parents(String ns, String route) {
-        final ResourceStatus s = status("HTTPRoute", ns, route);
+        return parents(HR, ns, route);
+    }
+
+    /** The parents of a route of {@code kind} (HTTPRoute, TCPRoute, UDPRoute, TLSRoute). */
+    @SuppressWarnings("unchecked")
+    List<Map<String, Object>> parents(String kind, String ns, String route) {
+        final ResourceStatus s = status(kind, ns, route);
         final List<Map<String, Object>> ps = (List<Map<String, Object>>) s.status().get("parents");
         for (Map<String, Object> p : ps) {
-            latestGeneration("HTTPRoute " + route, p.get("conditions"), s.generation());
+            latestGeneration(kind + " " + route, p.get("conditions"), s.generation());
             assertEquals(SuiteManifests.CONTROLLER, p.get("controllerName"));
             final Map<String, Object> ref = (Map<String, Object>) p.get("parentRef");
             assertEquals("gateway.networking.k8s.io", ref.get("group"));
@@ -152,7 +158,13 @@ final class StatusExpectations {
     /** HTTPRouteMustHaveCondition: some parent for the Gateway has the condition. */
     @SuppressWarnings("unchecked")
     StatusExpectations routeCondition(String ns, String route, String gwNs, String gw, Cond c) {
-        final List<Map<String, Object>> ps = parents(ns, route);
+        return routeCondition(HR, ns, route, gwNs, gw, c);
+    }
+
+    /** TCPRouteMustHaveCondition, UDPRouteMustHaveCondition, ...: the same for a route of {@code kind}. */
+    @SuppressWarnings("unchecked")
+    StatusExpectations routeCondition(String kind, String ns, String route, String gwNs, String gw, Cond c) {
+        final List<Map<String, Object>> ps = parents(kind, ns, route);
         final boolean ok = ps.stream().anyMatch(p -> {
             final Map<String, Object> ref = (Map<String, Object>) p.get("parentRef");
             final Object pns = ref.get("namespace");
@@ -166,7 +178,7 @@ final class StatusExpectations {
                 return false;
             }
         });
-        assertTrue(ok, () -> "HTTPRoute " + route + ": no parent " + gw + " with " + c + " in " + ps);
+        assertTrue(ok, () -> kind + " " + route + ": no parent " + gw + " with " + c + " in " + ps);
         return this;
     }
 
@@ -191,6 +203,12 @@ final class StatusExpectations {
     /** GatewayAndHTTPRoutesMustBeAccepted: every listener True x3, each route Accepted/True/Accepted. */
     @SuppressWarnings("unchecked")
     StatusExpectations accepted(String gwNs, String gw, String... routes) {
+        return acceptedRoutes(HR, gwNs, gw, routes);
+    }
+
+    /** GatewayAndTCPRoutesMustBeAccepted (UDP, TLS): the same for routes of {@code kind}. */
+    @SuppressWarnings("unchecked")
+    StatusExpectations acceptedRoutes(String kind, String gwNs, String gw, String... routes) {
         final ResourceStatus s = status("Gateway", gwNs, gw);
         latestGeneration(gw, s.status().get("conditions"), s.generation());
         assertFalse(((List<?>) s.status().get("addresses")).isEmpty(), "Gateway has a typed address");
@@ -199,7 +217,7 @@ final class StatusExpectations {
                     cond("Accepted", "True"), cond("Programmed", "True")));
         }
         for (String r : routes) {
-            routeCondition(gwNs, r, gwNs, gw, cond("Accepted", "True", "Accepted"));
+            routeCondition(kind, gwNs, r, gwNs, gw, cond("Accepted", "True", "Accepted"));
         }
         return this;
     }

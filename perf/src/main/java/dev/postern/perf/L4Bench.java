@@ -18,6 +18,7 @@ import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
@@ -73,10 +74,13 @@ public final class L4Bench {
                 }).bind(new InetSocketAddress("127.0.0.2", 0)).sync().channel();
         final int up = ((InetSocketAddress) backend.localAddress()).getPort();
         final int posternPort = freePort();
+        final int splicePort = freePort();
         final int haproxyPort = freePort();
         final Path cfg = work.resolve("postern");
+        final Path spliceCfg = work.resolve("postern-splice");
         Files.createDirectories(cfg);
-        Files.writeString(cfg.resolve("all.yaml"), """
+        Files.createDirectories(spliceCfg);
+        final String gateway = """
                 apiVersion: gateway.networking.k8s.io/v1
                 kind: GatewayClass
                 metadata: {name: postern}
@@ -108,9 +112,14 @@ public final class L4Bench {
                 addressType: IPv4
                 endpoints: [{addresses: [127.0.0.2]}]
                 ports: [{name: tcp, port: %d}]
-                """.formatted(posternPort, up));
+                """;
+        Files.writeString(cfg.resolve("all.yaml"), gateway.formatted(posternPort, up));
+        Files.writeString(spliceCfg.resolve("all.yaml"), gateway.formatted(splicePort, up));
         final Path boot = work.resolve("bootstrap.yaml");
         Files.writeString(boot, "admin: {port: 0}\neventLoops: 1\n");
+        // The same Postern with the splice(2) relay (bootstrap tcp.splice).
+        final Path spliceBoot = work.resolve("bootstrap-splice.yaml");
+        Files.writeString(spliceBoot, "admin: {port: 0}\neventLoops: 1\ntcp: {splice: true}\n");
         Files.writeString(work.resolve("haproxy.cfg"), """
                 global
                   nbthread 1
@@ -130,32 +139,70 @@ public final class L4Bench {
             procs.add(new ProcessBuilder("taskset", "-c", proxyCpu, java, "-XX:+UseParallelGC", "-Xms256m",
                     "-Xmx256m", "-jar", jar.toString(), "run", cfg.toString(), "--bootstrap", boot.toString())
                     .redirectErrorStream(true).redirectOutput(work.resolve("postern.log").toFile()).start());
+            procs.add(new ProcessBuilder("taskset", "-c", proxyCpu, java, "-XX:+UseParallelGC", "-Xms256m",
+                    "-Xmx256m", "-jar", jar.toString(), "run", spliceCfg.toString(), "--bootstrap",
+                    spliceBoot.toString())
+                    .redirectErrorStream(true).redirectOutput(work.resolve("postern-splice.log").toFile()).start());
             procs.add(new ProcessBuilder("taskset", "-c", proxyCpu, "haproxy", "-db", "-f",
                     work.resolve("haproxy.cfg").toString()).redirectErrorStream(true)
                     .redirectOutput(work.resolve("haproxy.log").toFile()).start());
             waitForPort(posternPort);
+            waitForPort(splicePort);
             waitForPort(haproxyPort);
-            final String[] names = {"direct", "postern", "haproxy"};
+            final String[] names = {"direct", "postern", "haproxy", "postern (splice)"};
             final InetSocketAddress[] targets = {new InetSocketAddress("127.0.0.2", up),
-                    new InetSocketAddress("127.0.0.1", posternPort), new InetSocketAddress("127.0.0.1", haproxyPort)};
-            final double[] mibs = new double[3];
-            final double[] rates = new double[3];
-            for (int i = 0; i < 3; i++) { // warm-up (the JIT of both JVMs), not recorded
+                    new InetSocketAddress("127.0.0.1", posternPort), new InetSocketAddress("127.0.0.1", haproxyPort),
+                    new InetSocketAddress("127.0.0.1", splicePort)};
+            final int n = targets.length;
+            final long[] pids = {-1, procs.get(0).pid(), procs.get(2).pid(), procs.get(1).pid()};
+            for (int i = 0; i < n; i++) { // warm-up (the JIT of the JVMs), not recorded
                 throughput(targets[i], conns, 2);
                 connectionRate(targets[i], conns, 2);
             }
-            for (int i = 0; i < 3; i++) {
-                mibs[i] = throughput(targets[i], conns, seconds);
-                rates[i] = connectionRate(targets[i], conns, seconds);
+            // Interleaved rounds (every target once per round, then again): drift on a shared machine hits all.
+            final int rounds = 3;
+            final double[][] mibs = new double[n][rounds];
+            final double[][] rates = new double[n][rounds];
+            final double[][] cpuPerMib = new double[n][rounds];
+            final double[][] cpuPerConn = new double[n][rounds];
+            for (int r = 0; r < rounds; r++) {
+                for (int i = 0; i < n; i++) {
+                    double c0 = cpuSeconds(pids[i]);
+                    mibs[i][r] = throughput(targets[i], conns, seconds);
+                    cpuPerMib[i][r] = (cpuSeconds(pids[i]) - c0) * 1e3 / (mibs[i][r] * seconds);
+                    c0 = cpuSeconds(pids[i]);
+                    rates[i][r] = connectionRate(targets[i], conns, seconds);
+                    cpuPerConn[i][r] = (cpuSeconds(pids[i]) - c0) * 1e6 / (rates[i][r] * seconds);
+                }
             }
             final StringBuilder out = new StringBuilder();
-            out.append(String.format(Locale.ROOT, "| target | echo throughput (MiB/s) | new connections/s |%n"));
-            out.append("|---|---|---|\n");
-            for (int i = 0; i < 3; i++) {
-                out.append(String.format(Locale.ROOT, "| %s | %.0f | %.0f |%n", names[i], mibs[i], rates[i]));
+            out.append(String.format(Locale.ROOT, "%d interleaved rounds of %d s per measurement, medians; proxy CPU "
+                    + "from /proc/<pid>/stat (utime+stime, the whole process)%n%n", rounds, seconds));
+            out.append("| target | echo throughput (MiB/s) | proxy CPU ms per MiB | new connections/s "
+                    + "| proxy CPU µs per connection |\n|---|---|---|---|---|\n");
+            for (int i = 0; i < n; i++) {
+                out.append(String.format(Locale.ROOT, "| %s | %.0f | %s | %.0f | %s |%n", names[i], median(mibs[i]),
+                        i == 0 ? "—" : String.format(Locale.ROOT, "%.2f", median(cpuPerMib[i])), median(rates[i]),
+                        i == 0 ? "—" : String.format(Locale.ROOT, "%.0f", median(cpuPerConn[i]))));
             }
-            out.append(String.format(Locale.ROOT, "%nPostern / HAProxy: throughput %.2f, connection rate %.2f%n",
-                    mibs[1] / mibs[2], rates[1] / rates[2]));
+            out.append(String.format(Locale.ROOT, "%nPostern / HAProxy: throughput %.2f, connection rate %.2f, CPU "
+                    + "per MiB %.2f, CPU per connection %.2f%n", median(mibs[1]) / median(mibs[2]),
+                    median(rates[1]) / median(rates[2]), median(cpuPerMib[1]) / median(cpuPerMib[2]),
+                    median(cpuPerConn[1]) / median(cpuPerConn[2])));
+            out.append(String.format(Locale.ROOT, "Postern splice / HAProxy: throughput %.2f, connection rate %.2f, "
+                    + "CPU per MiB %.2f, CPU per connection %.2f%n", median(mibs[3]) / median(mibs[2]),
+                    median(rates[3]) / median(rates[2]), median(cpuPerMib[3]) / median(cpuPerMib[2]),
+                    median(cpuPerConn[3]) / median(cpuPerConn[2])));
+            out.append(String.format(Locale.ROOT, "Postern splice / Postern copy: throughput %.2f, CPU per MiB %.2f%n",
+                    median(mibs[3]) / median(mibs[1]), median(cpuPerMib[3]) / median(cpuPerMib[1])));
+            final StringBuilder perRound = new StringBuilder();
+            for (int i = 0; i < n; i++) {
+                perRound.append(i == 0 ? "" : "; ").append(names[i]).append(' ');
+                for (int r = 0; r < rounds; r++) {
+                    perRound.append(r == 0 ? "" : "/").append(Math.round(mibs[i][r]));
+                }
+            }
+            out.append("Per round MiB/s: ").append(perRound).append('\n');
             System.out.print(out);
             Files.writeString(work.resolve("l4-results.md"), out.toString());
         } finally {
@@ -166,6 +213,22 @@ public final class L4Bench {
             backend.close().sync();
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
         }
+    }
+
+    private static double median(double[] v) {
+        final double[] c = v.clone();
+        Arrays.sort(c);
+        return c[c.length / 2];
+    }
+
+    /** utime + stime of a process (all threads), in seconds; 0 for -1 (the direct target has no proxy). */
+    private static double cpuSeconds(long pid) throws Exception {
+        if (pid < 0) {
+            return 0;
+        }
+        final String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+        final String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0; // USER_HZ
     }
 
     private static int freePort() throws Exception {

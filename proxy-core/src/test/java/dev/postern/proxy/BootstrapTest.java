@@ -73,7 +73,7 @@ class BootstrapTest {
     }
 
     @Test
-    void badValuesNameTheField(@TempDir Path dir) {
+    void badValuesNameTheField(@TempDir Path dir) throws Exception {
         assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir, "tproxy: {enabled: true}\n"))
                 .getMessage().contains("tproxy.interfaces"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir, "tproxy: {colour: red}\n"))
@@ -92,6 +92,12 @@ class BootstrapTest {
                         "tls.sessionTicketKeyRotation: must be at least 1s"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir, "tls: {ticketKeys: 2}\n"))
                 .getMessage().contains("tls.ticketKeys: unknown field"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir, "tcp: {splice: sometimes}\n"))
+                .getMessage().contains("tcp.splice: must be true or false"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> read(dir, "tcp: {zeroCopy: true}\n"))
+                .getMessage().contains("tcp.zeroCopy: unknown field"));
+        assertTrue(read(dir, "tcp: {splice: true}\n").tcpSplice());
+        assertTrue(!Bootstrap.defaults().tcpSplice(), "off by default");
     }
 
     @Test

@@ -13,12 +13,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /** TCPRoute: bytes spliced both ways to the backend; half-close and the backend's close pass through. */
 class TcpRouteTest {
-    @Test
-    void relaysBytesBothWays(@TempDir Path dir) throws Exception {
+    @ParameterizedTest(name = "splice={0}")
+    @ValueSource(booleans = {false, true})
+    void relaysBytesBothWays(boolean splice, @TempDir Path dir) throws Exception {
         // A line-echo backend that says hello first, as the suite's TCP echo does.
         final ServerSocket backend = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
         final Thread t = Thread.ofVirtual().start(() -> {
@@ -34,11 +37,16 @@ class TcpRouteTest {
         });
         final int port = TestGateway.freePort();
         writeConfig(dir, port, backend.getLocalPort());
-        try (TestGateway gw = TestGateway.startRaw(dir, port); Socket c = new Socket()) {
+        try (TestGateway gw = TestGateway.startRaw(dir, port, bootstrap(splice)); Socket c = new Socket()) {
+            final long pipesBefore = pipes();
             c.connect(new InetSocketAddress("127.0.0.1", port), 5000);
             c.setSoTimeout(10_000);
             final InputStream in = c.getInputStream();
             assertEquals("hello\n", new String(in.readNBytes(6), StandardCharsets.US_ASCII));
+            if (splice) {
+                // Netty made the pipe splice(2) goes through (two fds) when the backend's hello arrived.
+                assertTrue(pipes() >= pipesBefore + 2, "spliced through a pipe: " + pipesBefore + " → " + pipes());
+            }
             final byte[] big = new byte[4 << 20];
             java.util.concurrent.ThreadLocalRandom.current().nextBytes(big);
             final Thread w = Thread.ofVirtual().start(() -> {
@@ -58,8 +66,9 @@ class TcpRouteTest {
         }
     }
 
-    @Test
-    void aClientThatDoesNotReadStopsTheBackend(@TempDir Path dir) throws Exception {
+    @ParameterizedTest(name = "splice={0}")
+    @ValueSource(booleans = {false, true})
+    void aClientThatDoesNotReadStopsTheBackend(boolean splice, @TempDir Path dir) throws Exception {
         // A backend that writes as fast as it can; the client reads nothing. The relay must stop reading from the
         // backend once the client side is full, so the backend's writes block: only socket buffers fill up.
         final ServerSocket backend = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
@@ -78,7 +87,7 @@ class TcpRouteTest {
         });
         final int port = TestGateway.freePort();
         writeConfig(dir, port, backend.getLocalPort());
-        try (TestGateway gw = TestGateway.startRaw(dir, port); Socket c = new Socket()) {
+        try (TestGateway gw = TestGateway.startRaw(dir, port, bootstrap(splice)); Socket c = new Socket()) {
             c.setReceiveBufferSize(64 * 1024);
             c.connect(new InetSocketAddress("127.0.0.1", port), 5000);
             Thread.sleep(1500);
@@ -98,8 +107,9 @@ class TcpRouteTest {
         }
     }
 
-    @Test
-    void anIdleRelayIsClosedOnBothSides(@TempDir Path dir) throws Exception {
+    @ParameterizedTest(name = "splice={0}")
+    @ValueSource(booleans = {false, true})
+    void anIdleRelayIsClosedOnBothSides(boolean splice, @TempDir Path dir) throws Exception {
         final ServerSocket backend = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
         final java.util.concurrent.CompletableFuture<Long> backendSawEof = new java.util.concurrent.CompletableFuture<>();
         Thread.ofVirtual().start(() -> {
@@ -118,7 +128,7 @@ class TcpRouteTest {
         final dev.postern.proxy.server.Bootstrap b = dev.postern.proxy.server.Bootstrap.defaults().withDownstream(
                 new dev.postern.proxy.server.Bootstrap.Downstream(d.maxConnections(), d.maxConnectionsPerListener(),
                         java.time.Duration.ofMillis(400), d.streamIdleTimeout(), d.requestHeadersTimeout()));
-        try (TestGateway gw = TestGateway.startRaw(dir, port, b.withAdminPort(0)); Socket c = new Socket()) {
+        try (TestGateway gw = TestGateway.startRaw(dir, port, b.withAdminPort(0).withTcpSplice(splice)); Socket c = new Socket()) {
             c.connect(new InetSocketAddress("127.0.0.1", port), 5000);
             c.setSoTimeout(10_000);
             final InputStream in = c.getInputStream();
@@ -132,6 +142,24 @@ class TcpRouteTest {
         } finally {
             backend.close();
         }
+    }
+
+    /** Pipes this JVM (Postern runs in it) has open. */
+    private static long pipes() throws java.io.IOException {
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.filter(f -> {
+                try {
+                    return Files.readSymbolicLink(f).toString().startsWith("pipe:");
+                } catch (java.io.IOException e) {
+                    return false; // closed meanwhile
+                }
+            }).count();
+        }
+    }
+
+    /** The copy relay, or (splice) the splice(2) relay of the bootstrap's tcp.splice. */
+    private static dev.postern.proxy.server.Bootstrap bootstrap(boolean splice) {
+        return dev.postern.proxy.server.Bootstrap.defaults().withAdminPort(0).withTcpSplice(splice);
     }
 
     /** A TCP listener on {@code port} whose TCPRoute goes to Service db:5432, backed by {@code backendPort}. */

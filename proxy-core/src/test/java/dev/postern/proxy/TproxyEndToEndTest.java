@@ -394,6 +394,35 @@ class TproxyEndToEndTest {
         assertTrue(line.endsWith("\"" + VIP + ":80\""), line);
     }
 
+    /**
+     * {@code Connection: close}: Postern closes first and keeps the TIME_WAIT; the client reconnects from the same
+     * port at once (NAT gateways do this all the time). The SYN is handed over by the kernel's time-wait code and
+     * Postern's sk_lookup program, not dropped for the 60 s of TIME_WAIT.
+     */
+    @Test
+    void reconnectFromTheSamePortAfterPosternClosedIsServedAtOnce() throws Exception {
+        final double before = counter("assigned_by_lookup");
+        final int port = 40000 + (int) (ProcessHandle.current().pid() % 20000);
+        for (int i = 0; i < 3; i++) {
+            final long t0 = System.nanoTime();
+            final String response = client.call(() -> {
+                try (Socket s = new Socket()) {
+                    s.setReuseAddress(true);
+                    s.bind(new InetSocketAddress(InetAddress.ofLiteral(CLIENT), port));
+                    s.connect(new InetSocketAddress(VIP, 80), 3000);
+                    s.setSoTimeout(3000);
+                    s.getOutputStream().write("GET /again HTTP/1.1\r\nHost: vip\r\nConnection: close\r\n\r\n"
+                            .getBytes(StandardCharsets.US_ASCII));
+                    return new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                }
+            });
+            final long ms = (System.nanoTime() - t0) / 1_000_000;
+            assertTrue(response.startsWith("HTTP/1.1 200"), response);
+            assertTrue(ms < 900, "connection " + i + " from port " + port + " took " + ms + " ms");
+        }
+        assertTrue(counterAtLeast("assigned_by_lookup", before + 2) >= before + 2, "the kernel's lookup found Postern");
+    }
+
     @Test
     void httpThroughAnIpv6GatewayAddress() throws Exception {
         final JsonNode echo = curl("http://[" + VIP6 + "]/six");

@@ -20,6 +20,9 @@ final class BpfMaps {
     static final String ATTACH = "postern_attach";
     static final String PROGRAM_ETH = "postern_tproxy_eth";
     static final String PROGRAM_L3 = "postern_tproxy_l3";
+    /** The sockmap of transparent listeners for {@link #PROGRAM_SK_LOOKUP}: slot 0 IPv4, slot 1 IPv6; u64 values. */
+    static final String LISTENERS = "postern_listeners";
+    static final String PROGRAM_SK_LOOKUP = "postern_sk_lookup";
 
     /** {@code struct postern_service_key}: prefixlen u32, family u8, protocol u8, port be16, addr[16]. */
     static final int SERVICE_KEY_SIZE = 24;
@@ -98,6 +101,10 @@ final class BpfMaps {
 
     static byte[] u32(final int value) {
         return ByteBuffer.allocate(4).order(ByteOrder.nativeOrder()).putInt(value).array();
+    }
+
+    static byte[] u64(final long value) {
+        return ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).putLong(value).array();
     }
 
     static byte[] attachmentValue(final int mode, final int flags, final int handle, final int priority) {

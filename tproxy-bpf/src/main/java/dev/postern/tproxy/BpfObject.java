@@ -25,7 +25,8 @@ import java.util.Map;
  */
 final class BpfObject implements AutoCloseable {
     static final String RESOURCE = "postern_tproxy.bpf.o";
-    static final List<String> MAPS = List.of(BpfMaps.SERVICES, BpfMaps.CONFIG, BpfMaps.COUNTERS, BpfMaps.ATTACH);
+    static final List<String> MAPS = List.of(BpfMaps.SERVICES, BpfMaps.CONFIG, BpfMaps.COUNTERS, BpfMaps.ATTACH,
+            BpfMaps.LISTENERS);
     private static final long BPF_ANY = 0;
 
     private final Libbpf bpf;
@@ -36,6 +37,7 @@ final class BpfObject implements AutoCloseable {
     private final Map<String, Integer> keySizes = new HashMap<>();
     private final int ethProgramFd;
     private final int l3ProgramFd;
+    private final int skLookupProgramFd;
 
     private BpfObject(final Libbpf bpf, final Arena arena, final MemorySegment object) {
         this.bpf = bpf;
@@ -53,6 +55,7 @@ final class BpfObject implements AutoCloseable {
         }
         this.ethProgramFd = programFd(BpfMaps.PROGRAM_ETH);
         this.l3ProgramFd = programFd(BpfMaps.PROGRAM_L3);
+        this.skLookupProgramFd = programFd(BpfMaps.PROGRAM_SK_LOOKUP);
     }
 
     /** The object file's bytes, as packaged in the jar next to this class. */
@@ -197,6 +200,10 @@ final class BpfObject implements AutoCloseable {
         return ethProgramFd;
     }
 
+    int skLookupProgramFd() {
+        return skLookupProgramFd;
+    }
+
     int l3ProgramFd() {
         return l3ProgramFd;
     }
@@ -234,11 +241,11 @@ final class BpfObject implements AutoCloseable {
         return lookup(map, key, valueSizes.get(map));
     }
 
-    /** Deletes {@code key}; absent keys are not an error. */
+    /** Deletes {@code key}; absent keys are not an error (a sockmap answers an empty slot with EINVAL). */
     void delete(final String map, final byte[] key) {
         try (Arena local = Arena.ofConfined()) {
             final int rc = Native.callInt(bpf.mapDelete, mapFd(map), local.allocateFrom(JAVA_BYTE, key));
-            if (rc < 0 && rc != -2) {
+            if (rc < 0 && rc != -2 && !(rc == -22 && map.equals(BpfMaps.LISTENERS))) {
                 throw TproxyException.errno("deleting an element of BPF map " + map, rc);
             }
         }

@@ -15,13 +15,18 @@ package dev.postern.tproxy;
  * @param failedOpen packets passed on untouched because of {@link FailMode#OPEN}
  * @param unparsed IPv4/IPv6 packets whose headers could not be read (fragments, truncation); passed untouched
  * @param assignedUdp matched UDP datagrams given to Postern's UDP socket
+ * @param timeWaitSyn SYNs that met a time-wait socket of the same connection (the client reused its port soon
+ *     after Postern closed): marked and left to the kernel, which reopens the connection
+ * @param assignedByLookup listener lookups (such reopening SYNs) that the sk_lookup program answered with the
+ *     transparent listener
  */
 public record TproxyCounters(long packetsSeen, long matched, long assignedEstablished, long assignedListener,
-        long noListener, long assignErrors, long dropped, long failedOpen, long unparsed, long assignedUdp) {
+        long noListener, long assignErrors, long dropped, long failedOpen, long unparsed, long assignedUdp,
+        long timeWaitSyn, long assignedByLookup) {
 
     static TproxyCounters of(final long[] slots) {
         return new TproxyCounters(slots[0], slots[1], slots[2], slots[3], slots[4], slots[5], slots[6], slots[7],
-                slots[8], slots[9]);
+                slots[8], slots[9], slots[10], slots[11]);
     }
 
     /** The difference {@code this - earlier}, for assertions and rates. */
@@ -30,6 +35,7 @@ public record TproxyCounters(long packetsSeen, long matched, long assignedEstabl
         return new TproxyCounters(packetsSeen - earlier.packetsSeen, matched - earlier.matched,
                 assignedEstablished - earlier.assignedEstablished, assignedListener - earlier.assignedListener,
                 noListener - earlier.noListener, assignErrors - earlier.assignErrors, dropped - earlier.dropped,
-                failedOpen - earlier.failedOpen, unparsed - earlier.unparsed, assignedUdp - earlier.assignedUdp);
+                failedOpen - earlier.failedOpen, unparsed - earlier.unparsed, assignedUdp - earlier.assignedUdp,
+                timeWaitSyn - earlier.timeWaitSyn, assignedByLookup - earlier.assignedByLookup);
     }
 }

@@ -53,6 +53,9 @@ public final class TproxyDataplane implements AutoCloseable {
     private static final int BPF_TCX_INGRESS = 46;
     private static final int BPF_F_BEFORE = 1 << 3;
     private static final int BPF_LINK_TYPE_TCX = 11;
+    private static final int BPF_SK_LOOKUP = 36;
+    private static final int BPF_LINK_TYPE_NETNS = 5;
+    private static final String SK_LOOKUP_PIN = "sk-lookup-netns";
     private static final int TC_H_CLSACT_INGRESS = 0xfffffff2;
     private static final int TC_H_CLSACT_EGRESS = 0xfffffff3;
     private static final int ENOENT = 2;
@@ -68,6 +71,8 @@ public final class TproxyDataplane implements AutoCloseable {
     private final List<String> notes;
     /** Link fds this process holds, by ifindex (tcx only). */
     private final Map<Integer, Integer> linkFds = new HashMap<>();
+    /** The sk_lookup link on the node's network namespace, or -1 (the kernel refused it). */
+    private int lookupLinkFd = -1;
     private FailMode failMode;
     private boolean closed;
 
@@ -155,6 +160,7 @@ public final class TproxyDataplane implements AutoCloseable {
                             + "installing it: " + status);
                 }
             }
+            dataplane.attachSkLookup();
             for (final String name : settings.interfaces()) {
                 dataplane.attach(name);
             }
@@ -313,6 +319,34 @@ public final class TproxyDataplane implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /**
+     * Gives the kernel's listener lookup the transparent listeners' sockets (slot per family). A client that
+     * reconnects from the same port within TIME_WAIT of a connection Postern closed sends a SYN that meets that
+     * time-wait socket; the tc program leaves such a SYN to the kernel, which kills the time-wait socket and looks a
+     * listener up for the VIP's address and port: the sk_lookup program answers with the socket given here. The
+     * map holds the sockets, not the descriptors; a socket that closes leaves the map by itself.
+     *
+     * @param ipv4ListenerFd the IPv4 transparent listener's file descriptor, or -1 for none
+     * @param ipv6ListenerFd the IPv6 one (a dual-stack socket serves both), or -1 for none
+     * @throws TproxyException when the kernel refuses a socket (it must be a listening TCP socket)
+     */
+    public synchronized void setListenerSockets(final int ipv4ListenerFd, final int ipv6ListenerFd) {
+        ensureOpen();
+        final int[] fds = {ipv4ListenerFd, ipv6ListenerFd};
+        for (int slot = 0; slot < 2; slot++) {
+            if (fds[slot] >= 0) {
+                object.update(BpfMaps.LISTENERS, BpfMaps.u32(slot), BpfMaps.u64(fds[slot]));
+            } else {
+                object.delete(BpfMaps.LISTENERS, BpfMaps.u32(slot));
+            }
+        }
+    }
+
+    /** Whether the sk_lookup program is attached to this namespace (Linux 5.9+); see {@link #setListenerSockets}. */
+    public synchronized boolean listenerLookupAttached() {
+        return lookupLinkFd >= 0;
     }
 
     /** The program's counters, summed over CPUs. */
@@ -491,7 +525,73 @@ public final class TproxyDataplane implements AutoCloseable {
         }
     }
 
-    /** {@code struct bpf_link_info}: type @0, prog_id @8, tcx.ifindex @16. */
+    /**
+     * Attaches postern_sk_lookup to the calling thread's network namespace, or takes over the pinned link of a
+     * previous Postern (swapping the program). A kernel without sk_lookup links leaves a note: reopening SYNs then
+     * get the kernel's time-wait answer, and the client's retransmission a second later connects.
+     */
+    private void attachSkLookup() {
+        final Path pin = linksDir == null ? null : linksDir.resolve(SK_LOOKUP_PIN);
+        final long netnsIno;
+        try {
+            netnsIno = ((Number) Files.getAttribute(Path.of("/proc/thread-self/ns/net"), "unix:ino")).longValue();
+        } catch (final IOException e) {
+            throw new TproxyException("reading /proc/thread-self/ns/net failed: " + e, e);
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            if (pin != null && Files.exists(pin)) {
+                final int fd = Native.callInt(bpf.objGet, arena.allocateFrom(pin.toString()));
+                if (fd >= 0) {
+                    final int[] info = linkInfo(fd);
+                    if (info[0] == BPF_LINK_TYPE_NETNS && (info[2] & 0xffffffffL) == netnsIno
+                            && Native.callInt(bpf.linkUpdate, fd, object.skLookupProgramFd(), MemorySegment.NULL)
+                                    == 0) {
+                        notes.add("took over the sk_lookup link (" + pin + ")");
+                        lookupLinkFd = fd;
+                        return;
+                    }
+                    Native.close(fd);
+                }
+                notes.add("replaced the pinned sk_lookup link " + pin + " (another namespace or not updatable)");
+                deletePin(pin);
+            }
+            final long ns = Native.syscall(SYS_OPENAT, AT_FDCWD, arena.allocateFrom("/proc/thread-self/ns/net"),
+                    O_RDONLY_CLOEXEC);
+            if (ns < 0) {
+                throw TproxyException.errno("opening /proc/thread-self/ns/net", (int) ns);
+            }
+            final MemorySegment attr = arena.allocate(64, 8);
+            attr.set(JAVA_INT, 0, object.skLookupProgramFd());
+            attr.set(JAVA_INT, 4, (int) ns);
+            attr.set(JAVA_INT, 8, BPF_SK_LOOKUP);
+            final long fd = Native.syscall(sysBpf(), BPF_LINK_CREATE, attr, 64);
+            Native.close((int) ns);
+            if (fd < 0) {
+                notes.add("no sk_lookup link (" + Native.describe((int) -fd) + "; Linux 5.9+): a client reusing "
+                        + "its port within TIME_WAIT of a connection Postern closed connects on its SYN "
+                        + "retransmission");
+                LOG.log(System.Logger.Level.WARNING, "tproxy: {0}", notes.getLast());
+                return;
+            }
+            if (pin != null) {
+                final int rc = Native.callInt(bpf.objPin, (int) fd, arena.allocateFrom(pin.toString()));
+                if (rc < 0) {
+                    Native.close((int) fd);
+                    throw TproxyException.errno("pinning the sk_lookup link at " + pin, rc);
+                }
+            }
+            lookupLinkFd = (int) fd;
+        }
+    }
+
+    private static final long SYS_OPENAT = switch (System.getProperty("os.arch", "").toLowerCase(Locale.ROOT)) {
+        case "aarch64", "arm64", "riscv64" -> 56;
+        default -> 257;
+    };
+    private static final int AT_FDCWD = -100;
+    private static final int O_RDONLY_CLOEXEC = 0x80000;
+
+    /** {@code struct bpf_link_info}: type @0, prog_id @8, tcx.ifindex (netns: netns_ino) @16. */
     private int[] linkInfo(final int fd) {
         try (Arena arena = Arena.ofConfined()) {
             final MemorySegment info = arena.allocate(128, 8);
@@ -662,6 +762,10 @@ public final class TproxyDataplane implements AutoCloseable {
             Native.close(fd);
         }
         linkFds.clear();
+        if (lookupLinkFd >= 0) {
+            Native.close(lookupLinkFd); // without a pin, the last reference: the kernel detaches it
+            lookupLinkFd = -1;
+        }
         object.close();
         if (failure != null) {
             throw failure;

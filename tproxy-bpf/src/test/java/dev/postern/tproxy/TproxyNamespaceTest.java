@@ -115,6 +115,60 @@ class TproxyNamespaceTest {
         }
     }
 
+    /**
+     * The server closes first (an HTTP server after {@code Connection: close}), so the node keeps the connection in
+     * TIME_WAIT; the client reconnects at once from the same port. The SYN meets the time-wait socket: the program
+     * leaves it to the kernel, which kills that socket and asks the sk_lookup program for a listener. Without that,
+     * the SYN was dropped and the client could not connect from that port for the 60 s of TIME_WAIT.
+     */
+    @Test
+    void clientReusingItsPortWithinTimeWaitReconnectsAtOnce(final TestInfo test) throws Exception {
+        final TransparentListener closing = TransparentListener.bindClosingFirst(topology.node, group,
+                new InetSocketAddress(InetAddress.ofLiteral("127.0.0.1"), 0), "closing");
+        final TproxyDataplane dataplane = start(settings(test).build());
+        try {
+            topology.node.call(() -> {
+                dataplane.setServices(List.of(TproxyService.parse(Topology.VIP_V4 + ":80", closing.address())));
+                dataplane.setListenerSockets(closing.fd(), -1);
+                return null;
+            });
+            assertTrue(topology.node.call(dataplane::listenerLookupAttached), "sk_lookup link on this kernel");
+            final TproxyCounters before = topology.node.call(dataplane::counters);
+            final int port = 40000 + (int) (ProcessHandle.current().pid() % 20000);
+            final long[] millis = new long[3];
+            for (int i = 0; i < millis.length; i++) {
+                final long t0 = System.nanoTime();
+                final String greeting = topology.client.call(() -> {
+                    try (java.net.Socket s = new java.net.Socket()) {
+                        s.setReuseAddress(true);
+                        s.bind(new InetSocketAddress(InetAddress.ofLiteral(Topology.CLIENT_V4), port));
+                        s.connect(new InetSocketAddress(InetAddress.ofLiteral(Topology.VIP_V4), 80), TIMEOUT_MS);
+                        s.setSoTimeout(TIMEOUT_MS);
+                        final java.io.InputStream in = s.getInputStream();
+                        final String line = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
+                        return line.strip(); // read to the server's FIN: the node side goes to TIME_WAIT
+                    }
+                });
+                millis[i] = (System.nanoTime() - t0) / 1_000_000;
+                assertEquals("closing local=" + Topology.VIP_V4 + ":80 remote=" + Topology.CLIENT_V4 + ":" + port,
+                        greeting);
+            }
+            // A dropped SYN would cost at least the 1 s retransmission.
+            for (final long ms : millis) {
+                assertTrue(ms < 900, "connections from the same port took " + java.util.Arrays.toString(millis)
+                        + " ms");
+            }
+            final TproxyCounters delta = topology.node.call(dataplane::counters).minus(before);
+            assertEquals(1, delta.assignedListener(), delta.toString()); // the first SYN only
+            assertEquals(2, delta.timeWaitSyn(), delta.toString());
+            assertTrue(delta.assignedByLookup() >= 2, delta.toString()); // the kernel may ask more than once
+            assertEquals(0, delta.noListener() + delta.assignErrors() + delta.dropped(), delta.toString());
+        } finally {
+            uninstall(dataplane);
+            closing.close();
+        }
+    }
+
     @Test
     void ipv6ConnectionToVipReachesTransparentListener(final TestInfo test) throws IOException {
         final TproxyDataplane dataplane = start(settings(test).build());

@@ -26,11 +26,20 @@ final class TransparentListener implements AutoCloseable {
     final BlockingQueue<String> accepted = new LinkedBlockingQueue<>();
     private final String banner;
     private final boolean echo;
+    private boolean closeFirst;
     private Channel channel;
 
     private TransparentListener(final String banner, final boolean echo) {
         this.banner = banner;
         this.echo = echo;
+    }
+
+    /** A listener that greets and then closes first, as an HTTP server does after a Connection: close response. */
+    static TransparentListener bindClosingFirst(final NetNs ns, final EventLoopGroup group,
+            final InetSocketAddress address, final String banner) {
+        final TransparentListener listener = bind(ns, group, address, banner, false, false);
+        listener.closeFirst = true;
+        return listener;
     }
 
     /** Binds in {@code ns}: the socket is created on the namespace's thread, so it lives in that namespace. */
@@ -76,7 +85,11 @@ final class TransparentListener implements AutoCloseable {
         public void channelActive(final ChannelHandlerContext ctx) {
             final String line = banner + " local=" + text(ch.localAddress()) + " remote=" + text(ch.remoteAddress());
             accepted.add(line);
-            ctx.writeAndFlush(ctx.alloc().buffer().writeBytes((line + "\n").getBytes(StandardCharsets.US_ASCII)));
+            final var written = ctx.writeAndFlush(ctx.alloc().buffer().writeBytes((line + "\n").getBytes(
+                    StandardCharsets.US_ASCII)));
+            if (closeFirst) {
+                written.addListener(io.netty.channel.ChannelFutureListener.CLOSE); // this side keeps the TIME_WAIT
+            }
         }
 
         @Override
@@ -101,6 +114,11 @@ final class TransparentListener implements AutoCloseable {
 
     InetSocketAddress address() {
         return (InetSocketAddress) channel.localAddress();
+    }
+
+    /** The listening socket's file descriptor (for {@link TproxyDataplane#setListenerSockets}). */
+    int fd() {
+        return ((EpollServerSocketChannel) channel).fd().intValue();
     }
 
     int port() {

@@ -11,7 +11,8 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
  * A TCP listener: each connection goes to the TCPRoute attached to the listener, a backend by weight and an
  * endpoint, through a {@link TcpRelayHandler}. No route or no endpoint closes the connection. A relayed connection
  * with no byte either way for the bootstrap's {@code downstream.idleTimeout} (1 h, Envoy's tcp_proxy default) is
- * closed on both sides.
+ * closed on both sides. With the bootstrap's {@code tcp.splice} and the epoll transport the relay splices (see
+ * {@link TcpRelayHandler#spliced}).
  */
 public final class TcpRouteHandler extends ChannelInboundHandlerAdapter {
     private final ServerContext sc;
@@ -37,8 +38,15 @@ public final class TcpRouteHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
+        final int connectMs = (int) sc.bootstrap().connectTimeout().toMillis();
+        if (sc.bootstrap().tcpSplice() && ctx.channel() instanceof io.netty.channel.epoll.AbstractEpollStreamChannel
+                && "epoll".equals(sc.transport().name())) {
+            ctx.pipeline().replace(this, "tcp-relay", TcpRelayHandler.spliced(ep.socketAddress(), sc.transport(),
+                    connectMs, sc.bootstrap().downstream().idleTimeout().toMillis()));
+            return;
+        }
         idle(ctx, sc);
         ctx.pipeline().replace(this, "tcp-relay", new TcpRelayHandler(ep.socketAddress(), sc.transport(),
-                (int) sc.bootstrap().connectTimeout().toMillis()));
+                connectMs));
     }
 }

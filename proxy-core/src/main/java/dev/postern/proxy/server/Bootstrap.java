@@ -41,13 +41,16 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
  * @param udpMaxSessions the most UDP sessions per listener socket; datagrams that would open one more are
  *     dropped and counted (default 16384)
  * @param tls the {@code tls} section: session ticket key rotation
+ * @param tcpSplice {@code tcp.splice}: relay plain TCPRoute connections with splice(2) through a pipe (zero-copy,
+ *     epoll only) instead of copying through the JVM (default false; see docs/decisions.md)
  */
 public record Bootstrap(String adminAddress, int adminPort, String controllerName, String defaultBindAddress,
                         int xffNumTrustedHops, List<String> internalCidrs, String transport, int eventLoops,
                         Duration connectTimeout, Duration upstreamIdleTimeout, boolean accessLog,
                         String accessLogFormat, String accessLogPath, Duration drainTimeout, int maxRequests, Downstream downstream, Http2 http2,
                         UpstreamPolicy upstreamPolicy, Overload overload,
-                        TproxyConfig tproxy, Duration udpIdleTimeout, int udpMaxSessions, Tls tls) {
+                        TproxyConfig tproxy, Duration udpIdleTimeout, int udpMaxSessions, Tls tls,
+                        boolean tcpSplice) {
 
     /**
      * Downstream TLS settings that Gateway API does not carry.
@@ -65,7 +68,7 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat,
                 accessLogPath, drainTimeout, maxRequests, downstream, http2, upstreamPolicy, overload, tproxy,
-                udpIdleTimeout, udpMaxSessions, t);
+                udpIdleTimeout, udpMaxSessions, t, tcpSplice);
     }
 
     private static Tls tls(Path file, Map<?, ?> m) {
@@ -166,42 +169,42 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 List.of("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.1/32", "::1/128"), "auto", 0,
                 Duration.ofSeconds(5), Duration.ofSeconds(60), false, "envoy", "", Duration.ofSeconds(10), 1024,
                 Downstream.DEFAULTS, Http2.DEFAULTS, UpstreamPolicy.DEFAULTS, Overload.DEFAULTS,
-                TproxyConfig.disabled(), Duration.ofSeconds(60), 16384, Tls.DEFAULTS);
+                TproxyConfig.disabled(), Duration.ofSeconds(60), 16384, Tls.DEFAULTS, false);
     }
 
     /** Returns a copy with another admin port. */
     public Bootstrap withAdminPort(int port) {
         return new Bootstrap(adminAddress, port, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls, tcpSplice);
     }
 
     /** Returns a copy with another trusted-hops count. */
     public Bootstrap withTrustedHops(int hops) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, hops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls, tcpSplice);
     }
 
     /** Returns a copy with another connect timeout. */
     public Bootstrap withConnectTimeout(Duration d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, d, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls, tcpSplice);
     }
 
     /** Returns a copy with another number of event loops. */
     public Bootstrap withEventLoops(int n) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, n, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls, tcpSplice);
     }
 
     /** Returns a copy with another max-requests circuit breaker. */
     public Bootstrap withMaxRequests(int n) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                n, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
+                n, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls, tcpSplice);
     }
 
     /** Returns a copy with access logging on or off. */
@@ -209,68 +212,89 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, on, accessLogFormat,
                 accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls, tcpSplice);
     }
 
     /** Returns a copy with other downstream limits. */
     public Bootstrap withDownstream(Downstream d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, d, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
+                maxRequests, d, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls, tcpSplice);
     }
 
     /** Returns a copy with other HTTP/2 limits. */
     public Bootstrap withHttp2(Http2 h) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, h, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
+                maxRequests, downstream, h, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls, tcpSplice);
     }
 
     /** Returns a copy with another upstream policy. */
     public Bootstrap withUpstreamPolicy(UpstreamPolicy u) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, u, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
+                maxRequests, downstream, http2, u, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls, tcpSplice);
     }
 
     /** Returns a copy with other overload thresholds. */
     public Bootstrap withOverload(Overload o) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, o, tproxy, udpIdleTimeout, udpMaxSessions, tls);
+                maxRequests, downstream, http2, upstreamPolicy, o, tproxy, udpIdleTimeout, udpMaxSessions, tls, tcpSplice);
     }
 
     /** Returns a copy with another idle timeout for pooled upstream connections. */
     public Bootstrap withUpstreamIdleTimeout(Duration d) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, d, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls, tcpSplice);
     }
 
     /** Returns a copy with another transport (auto, epoll, io_uring, nio). */
     public Bootstrap withTransport(String t) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, t, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout, udpMaxSessions, tls, tcpSplice);
     }
 
     /** Returns a copy with another {@code tproxy} section. */
     public Bootstrap withTproxy(TproxyConfig t) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, t, udpIdleTimeout, udpMaxSessions, tls);
+                maxRequests, downstream, http2, upstreamPolicy, overload, t, udpIdleTimeout, udpMaxSessions, tls,
+                tcpSplice);
+    }
+
+    /** Returns a copy with TCPRoute relaying by splice(2) on or off. */
+    public Bootstrap withTcpSplice(boolean splice) {
+        return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
+                internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat,
+                accessLogPath, drainTimeout, maxRequests, downstream, http2, upstreamPolicy, overload, tproxy,
+                udpIdleTimeout, udpMaxSessions, tls, splice);
+    }
+
+    private static boolean tcpSplice(Path file, Map<?, ?> tcp) {
+        known(file, "tcp", tcp, Set.of("splice"));
+        final Object v = tcp.get("splice");
+        if (v == null) {
+            return false;
+        }
+        if (!(v instanceof Boolean b)) {
+            throw new IllegalArgumentException(file + ": tcp.splice: must be true or false, got " + v);
+        }
+        return b;
     }
 
     /** Returns a copy with other UDP session limits. */
     public Bootstrap withUdp(Duration idle, int maxSessions) {
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, accessLog, accessLogFormat, accessLogPath, drainTimeout,
-                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, idle, maxSessions, tls);
+                maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, idle, maxSessions, tls, tcpSplice);
     }
 
     private static final Set<String> KEYS = Set.of("admin", "controllerName", "defaultBindAddress", "clientAddress",
             "transport", "eventLoops", "upstream", "accessLog", "drainTimeout", "downstream", "http2", "overload",
-            "tproxy", "udp", "tls");
+            "tproxy", "udp", "tls", "tcp");
 
     /**
      * Reads a bootstrap file (SnakeYAML safe loading); absent fields keep their defaults.
@@ -332,7 +356,8 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
                 duration(file, udp, "udp.idleTimeout", "idleTimeout", d.udpIdleTimeout()),
                 positive(file, integer(file, udp, "udp.maxSessions", "maxSessions", d.udpMaxSessions()),
                         "udp.maxSessions"),
-                tls(file, map(file, m, "tls")));
+                tls(file, map(file, m, "tls")),
+                tcpSplice(file, map(file, m, "tcp")));
     }
 
     /** {@code accessLog: true|false}, or a map ({@code enabled}, {@code format}, {@code path}) that turns it on. */
@@ -370,7 +395,7 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
         return new Bootstrap(adminAddress, adminPort, controllerName, defaultBindAddress, xffNumTrustedHops,
                 internalCidrs, transport, eventLoops, connectTimeout, upstreamIdleTimeout, true, format, path,
                 drainTimeout, maxRequests, downstream, http2, upstreamPolicy, overload, tproxy, udpIdleTimeout,
-                udpMaxSessions, tls);
+                udpMaxSessions, tls, tcpSplice);
     }
 
     private static Downstream downstream(Path file, Map<?, ?> m) {

@@ -112,6 +112,9 @@ public final class PosternServer implements AutoCloseable {
                 }
                 dp = TproxyDataplane.start(tc.settings());
                 bindTransparent(tc);
+                // The kernel's listener lookup (a SYN reopening a TIME_WAIT connection to a VIP) finds these too.
+                dp.setListenerSockets(socketFd(transparent.get(0)),
+                        transparent.size() > 1 ? socketFd(transparent.get(1)) : -1);
                 LOG.info("tproxy: steering Gateway addresses on {} to {} (fail {})", tc.interfaces(),
                         transparent.stream().map(Channel::localAddress).toList(), tc.failMode());
             } catch (TproxyException | IllegalStateException e) {
@@ -160,6 +163,10 @@ public final class PosternServer implements AutoCloseable {
         s.sync(config.table());
         config.onPublish(snap -> s.sync(snap.table()));
         return s;
+    }
+
+    private static int socketFd(Channel listener) {
+        return ((io.netty.channel.epoll.EpollServerSocketChannel) listener).fd().intValue();
     }
 
     /** The transparent TCP listeners: one IPv4, one IPv6 (skipped with a warning where IPv6 cannot bind). */
@@ -222,6 +229,8 @@ public final class PosternServer implements AutoCloseable {
         m.tproxyCounter("dropped", () -> cache.get().dropped());
         m.tproxyCounter("failed_open", () -> cache.get().failedOpen());
         m.tproxyCounter("unparsed", () -> cache.get().unparsed());
+        m.tproxyCounter("time_wait_syn", () -> cache.get().timeWaitSyn());
+        m.tproxyCounter("assigned_by_lookup", () -> cache.get().assignedByLookup());
     }
 
     /** One read of the BPF counters map serves every meter of a scrape. */
@@ -241,7 +250,7 @@ public final class PosternServer implements AutoCloseable {
                     last = dp.counters();
                 } catch (RuntimeException e) {
                     LOG.warn("tproxy: reading the BPF counters failed: {}", e.toString());
-                    last = last == null ? new TproxyCounters(0, 0, 0, 0, 0, 0, 0, 0, 0, 0) : last;
+                    last = last == null ? new TproxyCounters(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) : last;
                 }
                 at = now;
             }
