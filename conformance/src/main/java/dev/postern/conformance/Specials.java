@@ -25,8 +25,9 @@ public final class Specials {
      * EOF or a reset. With backend {@code tcp-backend}, tcp.MakeTCPRequestAndExpectEventuallyValidResponse with TLS:
      * the welcome line, PING/PONG, IS_TLS (true when the SNI's listener is Passthrough, false for Terminate) and TEST
      * (namespace, pod prefix, and for Passthrough tls.serverName). Connection errors are retried within
-     * {@code budgetMs}; a wrong answer on an established connection fails at once. HTTPS requests through
-     * passthrough to a TLS echo backend are not replayed yet.
+     * {@code budgetMs}; a wrong answer on an established connection fails at once. With {@code protocol: HTTPS},
+     * tls.MakeTLSRequestAndExpectEventuallyConsistentResponse: HTTP/1.1 inside the passed-through TLS to the echo
+     * backend's HTTPS port, trusting the suite's TLS checks CA (its {@code tls-checks-certificate}).
      */
     static String tls(ConformanceCase t, ConformanceEnvironment env, long budgetMs) throws Exception {
         final java.util.List<String> failures = new java.util.ArrayList<>();
@@ -44,14 +45,70 @@ public final class Specials {
                         null);
                 why = tcpEcho(addr, sni, ctx, "Passthrough".equals(env.tlsMode(g.namespace(), g.name(), sni)),
                         c.namespace(), "tcp-backend", budgetMs);
+            } else if ("HTTPS".equals(c.request().get("protocol"))) {
+                why = httpsThroughPassthrough(addr, sni, String.valueOf(c.request().get("host")),
+                        String.valueOf(c.request().getOrDefault("path", "/")), c.namespace(), c.backend(), budgetMs);
             } else {
-                why = "HTTPS through TLS passthrough to a TLS echo backend is not replayed yet";
+                why = "case shape not replayed: " + c.request();
             }
             if (why != null) {
                 failures.add("case " + i + " " + c.request() + ": " + why);
             }
         }
         return failures.isEmpty() ? null : String.join("; ", failures);
+    }
+
+    /**
+     * HTTP/1.1 over TLS through a Passthrough listener to the echo backend (which terminates with
+     * {@code tls-checks-certificate}): the upstream rule is 3 consecutive good answers within the budget (200, the
+     * echo's namespace and a pod of the backend; the pod check is a prefix check as upstream's).
+     */
+    private static String httpsThroughPassthrough(java.net.InetSocketAddress addr, String sni, String host,
+                                                  String path, String namespace, String backend, long budgetMs)
+            throws Exception {
+        final javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getInstance("TLS");
+        ctx.init(null, new javax.net.ssl.TrustManager[] {SuiteCertificates.TlsChecks.CA.toTrustManager()}, null);
+        final long deadline = System.currentTimeMillis() + budgetMs;
+        String last = "no attempt";
+        int inARow = 0;
+        while (System.currentTimeMillis() < deadline) {
+            String why;
+            try (javax.net.ssl.SSLSocket s = dialTls(addr, sni, ctx)) {
+                s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: " + host
+                        + "\r\nConnection: close\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                s.getOutputStream().flush();
+                final String response = new String(s.getInputStream().readAllBytes(),
+                        java.nio.charset.StandardCharsets.UTF_8);
+                final int body = response.indexOf("\r\n\r\n");
+                if (!response.startsWith("HTTP/1.1 200") || body < 0) {
+                    why = "status line " + response.lines().findFirst().orElse("(none)");
+                } else {
+                    final com.fasterxml.jackson.databind.JsonNode echo =
+                            new com.fasterxml.jackson.databind.ObjectMapper().readTree(response.substring(body + 4));
+                    if (!namespace.equals(echo.path("namespace").asText())) {
+                        why = "namespace " + echo.path("namespace").asText() + ", want " + namespace;
+                    } else if (!echo.path("pod").asText().startsWith(backend)) {
+                        why = "pod " + echo.path("pod").asText() + ", want " + backend + "-*";
+                    } else if (!sni.equals(echo.path("tls").path("serverName").asText())) {
+                        why = "the backend saw SNI " + echo.path("tls").path("serverName").asText() + ", want " + sni;
+                    } else {
+                        why = null;
+                    }
+                }
+            } catch (java.io.IOException e) {
+                why = e.toString();
+            }
+            if (why == null) {
+                if (++inARow == 3) {
+                    return null;
+                }
+                continue;
+            }
+            inARow = 0;
+            last = why;
+            Thread.sleep(1000);
+        }
+        return "no 3 consecutive good answers within " + budgetMs + " ms: " + last;
     }
 
     private static javax.net.ssl.SSLSocket dialTls(java.net.InetSocketAddress addr, String sni,

@@ -5,6 +5,7 @@ import static dev.postern.conformance.StatusExpectations.INFRA;
 import static dev.postern.conformance.StatusExpectations.cond;
 import static dev.postern.conformance.StatusExpectations.listener;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.postern.config.status.ResourceStatus;
 
@@ -29,7 +30,8 @@ class StatusConformanceTest {
         private static String upstream(org.junit.jupiter.api.extension.ExtensionContext c) {
             final String m = c.getRequiredTestMethod().getName();
             final String n = Character.toUpperCase(m.charAt(0)) + m.substring(1);
-            return n.replace("HttpRoute", "HTTPRoute").replace("TcpRoute", "TCPRoute").replace("UdpRoute", "UDPRoute").replace("TLSConfiguration", "TLSConfiguration");
+            return n.replace("HttpRoute", "HTTPRoute").replace("TcpRoute", "TCPRoute").replace("UdpRoute", "UDPRoute")
+                    .replace("TlsRoute", "TLSRoute").replace("TLSConfiguration", "TLSConfiguration");
         }
 
         @Override
@@ -379,4 +381,79 @@ class StatusConformanceTest {
                         "udproute-tls-only-gateway", cond("Accepted", "False", "NotAllowedByListeners"))
                 .zeroRoutes(INFRA, "udproute-tls-only-gateway");
     }
+
+    // TLSRoute status tests (GATEWAY-TLS): TLSRouteMustHaveCondition, TLSRouteMustHaveNoAcceptedParents,
+    // GatewayMustHaveZeroRoutes and GatewayStatusMustHaveListeners, with the v1.6.1 manifests' names.
+
+    @Test
+    void tlsRouteInvalidNoMatchingListener() {
+        StatusExpectations.forTest("tlsroute-invalid-no-matching-listener")
+                .routeCondition(TLS, INFRA, "tlsroute-not-allowed-protocol-http", INFRA,
+                        "gateway-tlsroute-http-only", cond("Accepted", "False", "NotAllowedByListeners"))
+                .routeCondition(TLS, INFRA, "tlsroute-not-allowed-protocol-https", INFRA,
+                        "gateway-tlsroute-https-only", cond("Accepted", "False", "NotAllowedByListeners"))
+                .routeCondition(TLS, INFRA, "tlsroute-no-matching-section-name", INFRA,
+                        "gateway-tlsroute-tls-passthrough-only", cond("Accepted", "False", "NoMatchingParent"))
+                .noAcceptedParents(TLS, INFRA, "tlsroute-not-allowed-protocol-http")
+                .noAcceptedParents(TLS, INFRA, "tlsroute-not-allowed-protocol-https")
+                .noAcceptedParents(TLS, INFRA, "tlsroute-no-matching-section-name")
+                .zeroRoutes(INFRA, "gateway-tlsroute-http-only")
+                .zeroRoutes(INFRA, "gateway-tlsroute-https-only");
+    }
+
+    @Test
+    void tlsRouteInvalidNoMatchingListenerHostname() {
+        StatusExpectations.forTest("tlsroute-invalid-no-matching-listener-hostname")
+                .routeCondition(TLS, INFRA, "tlsroute-hostname-mismatch-1", INFRA, "gateway-tls-exact-hostname",
+                        cond("Accepted", "False", "NoMatchingListenerHostname"))
+                .routeCondition(TLS, INFRA, "tlsroute-hostname-mismatch-2", INFRA, "gateway-tls-wildcard-hostname",
+                        cond("Accepted", "False", "NoMatchingListenerHostname"))
+                .noAcceptedParents(TLS, INFRA, "tlsroute-hostname-mismatch-1")
+                .noAcceptedParents(TLS, INFRA, "tlsroute-hostname-mismatch-2")
+                .zeroRoutes(INFRA, "gateway-tls-exact-hostname")
+                .zeroRoutes(INFRA, "gateway-tls-wildcard-hostname");
+    }
+
+    @Test
+    void tlsRouteInvalidReferenceGrant() {
+        StatusExpectations.forTest("tlsroute-invalid-reference-grant")
+                .acceptedRoutes(TLS, INFRA, "gateway-tlsroute-referencegrant", "gateway-conformance-infra-test")
+                .routeCondition(TLS, INFRA, "gateway-conformance-infra-test", INFRA, "gateway-tlsroute-referencegrant",
+                        cond("ResolvedRefs", "False", "RefNotPermitted"));
+    }
+
+    @Test
+    void tlsRouteListenerPassthroughSupportedKinds() {
+        StatusExpectations.forTest("tlsroute-listener-passthrough-supported-kinds")
+                .listeners(INFRA, "gateway-tlsroute-passthrough-supported-kind",
+                        listener("tls-passthrough", TLS, 0, cond("ResolvedRefs", "False", "InvalidRouteKinds")));
+    }
+
+    @Test
+    void tlsRouteListenerTerminateSupportedKinds() {
+        StatusExpectations.forTest("tlsroute-listener-terminate-supported-kinds")
+                .listeners(INFRA, "gateway-tlsroute-terminate-supported",
+                        listener("tls-terminate", TLS, 0, cond("Accepted", "True", "Accepted")));
+    }
+
+    /** Upstream checks Accepted=False/UnsupportedValue only where Terminate is not claimed; Postern claims it. */
+    @Test
+    void tlsRouteListenerTerminateNotSupported() {
+        assertTrue(dev.postern.config.Features.SUPPORTED.contains("TLSRouteModeTerminate"));
+        StatusExpectations.forTest("tlsroute-listener-terminate-not-supported")
+                .listeners(INFRA, "gateway-tlsroute-terminate-unsupported",
+                        listener("tls-terminate", TLS, 0, cond("Accepted", "True", "Accepted")));
+    }
+
+    /** Upstream checks ProtocolConflict only where mixed termination is not claimed; Postern claims it. */
+    @Test
+    void tlsRouteListenerMixedTerminationNotSupported() {
+        assertTrue(dev.postern.config.Features.SUPPORTED.contains("TLSRouteModeMixed"));
+        StatusExpectations.forTest("tlsroute-listener-mixed-termination-not-supported")
+                .listeners(INFRA, "gateway-tlsroute-mixed-termination-not-supported",
+                        listener("tls-terminate", TLS, 0, cond("Accepted", "True", "Accepted")),
+                        listener("tls-passthrough", TLS, 0, cond("Accepted", "True", "Accepted")));
+    }
+
+    private static final String TLS = "TLSRoute";
 }

@@ -184,7 +184,12 @@ final class StatusExpectations {
 
     /** HTTPRouteMustHaveNoAcceptedParents: exactly one parent, Accepted=False. */
     StatusExpectations noAcceptedParents(String ns, String route) {
-        final List<Map<String, Object>> ps = parents(ns, route);
+        return noAcceptedParents(HR, ns, route);
+    }
+
+    /** TLSRouteMustHaveNoAcceptedParents (and the other kinds): exactly one parent, Accepted=False. */
+    StatusExpectations noAcceptedParents(String kind, String ns, String route) {
+        final List<Map<String, Object>> ps = parents(kind, ns, route);
         assertEquals(1, ps.size(), () -> "parents of " + route + ": " + ps);
         conditionsMatch(route, ps.getFirst().get("conditions"), List.of(cond("Accepted", "False")));
         return this;
