@@ -219,6 +219,52 @@ class KubernetesModeTest {
         assertFalse(source.lastInput().contains("Secret/default/unrelated-cert"), source.lastInput().toString());
     }
 
+    @Test
+    void listenerSetIsWatchedServedAndGetsStatus() throws Exception {
+        createBaseObjects();
+        final int gwPort = freePort();
+        final int setPort = freePort();
+        createGeneric("Gateway", "default", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: gw-ls, namespace: default}
+                spec:
+                  gatewayClassName: postern
+                  addresses: [{type: IPAddress, value: 127.0.0.1}]
+                  allowedListeners: {namespaces: {from: Same}}
+                  listeners: [{name: http, protocol: HTTP, port: %d}]
+                """.formatted(gwPort));
+        createGeneric("ListenerSet", "default", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: ListenerSet
+                metadata: {name: team, namespace: default}
+                spec:
+                  parentRef: {name: gw-ls}
+                  listeners: [{name: extra, protocol: HTTP, port: %d}]
+                """.formatted(setPort));
+        createGeneric("HTTPRoute", "default", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: web-ls, namespace: default}
+                spec:
+                  parentRefs: [{kind: ListenerSet, name: team}]
+                  rules: [{backendRefs: [{name: svc-b, port: 80}]}]
+                """);
+        await("traffic on the ListenerSet's port", () -> curl("http://127.0.0.1:" + setPort + "/")
+                .contains("echo-b"));
+        final WatchedKind ls = WatchedKind.gatewayApi("ListenerSet");
+        // Status is written after the publish that serves the route: wait for the route to be counted.
+        await(() -> "ListenerSet status: " + statusOf(ls, "default", "team"), () -> String.valueOf(
+                statusOf(ls, "default", "team").get("listeners")).contains("attachedRoutes=1"));
+        assertEquals("True", condition(statusOf(ls, "default", "team"), "Accepted").get("status"));
+        assertEquals("True", condition(statusOf(ls, "default", "team"), "Programmed").get("status"));
+        await(() -> "attachedListenerSets: " + statusOf(WatchedKind.gatewayApi("Gateway"), "default", "gw-ls"),
+                () -> Integer.valueOf(1).equals(statusOf(WatchedKind.gatewayApi("Gateway"), "default", "gw-ls")
+                        .get("attachedListenerSets")));
+        // A Gateway parentRef does not reach the set's port: the Gateway's own port has no route.
+        assertTrue(curl("http://127.0.0.1:" + gwPort + "/").startsWith("404"));
+    }
+
     private static String b64(String pem) {
         return Base64.getEncoder().encodeToString(pem.getBytes(StandardCharsets.US_ASCII));
     }
