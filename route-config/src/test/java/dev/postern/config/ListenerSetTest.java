@@ -181,4 +181,26 @@ class ListenerSetTest {
         assertNull(status(b, "ListenerSet", "team-a", "elsewhere"));
         assertNull(b.table().port(new BindKey("127.0.0.7", 9201)));
     }
+
+    @Test
+    void setOfAGatewayThatIsNotAcceptedIsParentNotAccepted() {
+        final ConfigPipeline.Build b = build("""
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: broken, namespace: infra}
+                spec:
+                  gatewayClassName: postern
+                  addresses: [{type: IPAddress, value: 127.0.0.7}]
+                  infrastructure: {parametersRef: {group: example.com, kind: Params, name: missing}}
+                  allowedListeners: {namespaces: {from: All}}
+                  listeners: [{name: http, protocol: HTTP, port: 9300}]
+                ---
+                """ + set("orphan", "team-a", "2026-01-01T00:00:00Z", """
+                - {name: web, protocol: HTTP, port: 9301}
+                """).replace("name: shared, namespace: infra", "name: broken, namespace: infra"));
+        final ResourceStatus ls = status(b, "ListenerSet", "team-a", "orphan");
+        assertEquals("ParentNotAccepted", condition(ls.status(), "Accepted").get("reason"));
+        assertEquals("False", condition(ls.status(), "Programmed").get("status"));
+        assertNull(b.table().port(new BindKey("127.0.0.7", 9301)));
+    }
 }
