@@ -456,4 +456,228 @@ class StatusConformanceTest {
     }
 
     private static final String TLS = "TLSRoute";
+
+
+    // ---------------------------------------------------------------------------------------------------------
+    // ListenerSet (GEP-1713). The status-only tests here; the status parts of the traffic tests
+    // (ListenerSetHTTPRouting, ListenerSetAllowedRoutesNamespaces, ListenerSetDualParentRefIndependence,
+    // ListenerSetGatewayParentSectionNameNotFound) too, under the same names, so the report needs both parts.
+
+    private static final String LS_NOT_ALLOWED_NS = "gateway-api-listenerset-not-allowed-ns";
+
+    /** generateAcceptedListenerConditions() of the upstream ListenerSet tests. */
+    private static StatusExpectations.Cond[] acceptedListener() {
+        return new StatusExpectations.Cond[] {cond("ResolvedRefs", "True"), cond("Accepted", "True"),
+            cond("Programmed", "True")};
+    }
+
+    private static StatusExpectations.Cond[] conflicted(String reason) {
+        return new StatusExpectations.Cond[] {cond("Accepted", "False", reason), cond("Programmed", "False", reason),
+            cond("Conflicted", "True", reason)};
+    }
+
+    private static void notAllowed(StatusExpectations s, String ns, String name) {
+        s.listenerSetCondition(ns, name, cond("Accepted", "False", "NotAllowed"))
+                .listenerSetCondition(ns, name, cond("Programmed", "False", "NotAllowed"));
+    }
+
+    @Test
+    void listenerSetAllowedNamespaceNone() {
+        final StatusExpectations s = StatusExpectations.forTest("listenerset-allowed-namespace-none")
+                .gatewayCondition(INFRA, "gateway-does-not-allow-listenerset", cond("Accepted", "True"))
+                .attachedListenerSets(INFRA, "gateway-does-not-allow-listenerset", 0);
+        notAllowed(s, INFRA, "listenerset-not-allowed");
+    }
+
+    @Test
+    void listenerSetDefaultNotAllowed() {
+        final StatusExpectations s = StatusExpectations.forTest("listenerset-default-not-allowed")
+                .gatewayCondition(INFRA, "gateway-default-does-not-allow-listenerset", cond("Accepted", "True"))
+                .attachedListenerSets(INFRA, "gateway-default-does-not-allow-listenerset", 0);
+        notAllowed(s, INFRA, "listenerset-default-not-allowed");
+    }
+
+    @Test
+    void listenerSetAllowedNamespaceSame() {
+        final String gw = "gateway-allows-listenerset-in-same-namespace";
+        final StatusExpectations s = StatusExpectations.forTest("listenerset-allowed-namespace-same")
+                .gatewayCondition(INFRA, gw, cond("Accepted", "True"))
+                .attachedListenerSets(INFRA, gw, 1)
+                .listenerSetCondition(INFRA, "listenerset-in-same-namespace", cond("Accepted", "True", "Accepted"))
+                .listenerSetCondition(INFRA, "listenerset-in-same-namespace",
+                        cond("Programmed", "True", "Programmed"))
+                .listenerSetListenerConditions(INFRA, "listenerset-in-same-namespace",
+                        "listenerset-in-same-namespace-listener", acceptedListener());
+        notAllowed(s, LS_NOT_ALLOWED_NS, "listenerset-in-different-namespace");
+    }
+
+    @Test
+    void listenerSetAllowedNamespaceSelector() {
+        final String gw = "gateway-allows-listenerset-in-selected-namespace";
+        final String allowedNs = "gateway-api-listenerset-selector-allowed-ns";
+        final StatusExpectations s = StatusExpectations.forTest("listenerset-allowed-namespace-selector")
+                .gatewayCondition(INFRA, gw, cond("Accepted", "True"))
+                .attachedListenerSets(INFRA, gw, 1)
+                .listenerSetCondition(allowedNs, "listenerset-in-selected-namespace",
+                        cond("Accepted", "True", "Accepted"))
+                .listenerSetCondition(allowedNs, "listenerset-in-selected-namespace",
+                        cond("Programmed", "True", "Programmed"))
+                .listenerSetListenerConditions(allowedNs, "listenerset-in-selected-namespace",
+                        "listenerset-in-selected-namespace-listener", acceptedListener());
+        notAllowed(s, "gateway-api-listenerset-selector-not-allowed-ns", "listenerset-not-in-selected-namespace");
+    }
+
+    @Test
+    void listenerSetAllowedRoutesSupportedKinds() {
+        StatusExpectations.forTest("listenerset-allowed-routes-supported-kinds")
+                .gatewayCondition(INFRA, "gateway-with-listener-sets-test-supported-route-kinds",
+                        cond("Accepted", "True"))
+                .listenerSetListenerConditions(INFRA, "listenerset-test-allowed-routes-supported-kinds",
+                        "listener-set-listener-allowed-routes-tls-only",
+                        cond("ResolvedRefs", "False", "InvalidRouteKinds"));
+    }
+
+    private static void conflictTest(String manifest, String gw, String kind, String reason) {
+        final String conflictGw = kind + "-conflict-with-gateway-listener";
+        final String conflictLs = kind + "-conflict-with-listener-set-listener";
+        final String prefix = "listenerset-with-" + kind + "-conflict-with-";
+        StatusExpectations.forTest(manifest)
+                .gatewayCondition(INFRA, gw, cond("Accepted", "True"))
+                .gatewayListenerConditions(INFRA, gw, "gateway-listener", acceptedListener())
+                .gatewayListenerConditions(INFRA, gw, conflictGw, acceptedListener())
+                .attachedListenerSets(INFRA, gw, 2)
+                .listenerSetCondition(INFRA, prefix + "gateway-1", cond("Accepted", "True"))
+                .listenerSetCondition(INFRA, prefix + "gateway-1", cond("Programmed", "True", "Programmed"))
+                .listenerSetListenerConditions(INFRA, prefix + "gateway-1", "listener-set-1-listener",
+                        acceptedListener())
+                .listenerSetListenerConditions(INFRA, prefix + "gateway-1", conflictGw, conflicted(reason))
+                .listenerSetListenerConditions(INFRA, prefix + "gateway-1", conflictLs, acceptedListener())
+                .listenerSetCondition(INFRA, prefix + "gateway-2", cond("Accepted", "False", "ListenersNotValid"))
+                .listenerSetCondition(INFRA, prefix + "gateway-2", cond("Programmed", "False", "ListenersNotValid"))
+                .listenerSetListenerConditions(INFRA, prefix + "gateway-2", conflictGw, conflicted(reason))
+                .listenerSetCondition(INFRA, prefix + "listener-set-1", cond("Accepted", "True"))
+                .listenerSetCondition(INFRA, prefix + "listener-set-1", cond("Programmed", "True", "Programmed"))
+                .listenerSetListenerConditions(INFRA, prefix + "listener-set-1", "listener-set-2-listener",
+                        acceptedListener())
+                .listenerSetListenerConditions(INFRA, prefix + "listener-set-1", conflictLs, conflicted(reason))
+                .listenerSetCondition(INFRA, prefix + "listener-set-2",
+                        cond("Accepted", "False", "ListenersNotValid"))
+                .listenerSetCondition(INFRA, prefix + "listener-set-2",
+                        cond("Programmed", "False", "ListenersNotValid"))
+                .listenerSetListenerConditions(INFRA, prefix + "listener-set-2", conflictLs, conflicted(reason));
+    }
+
+    @Test
+    void listenerSetHostnameConflict() {
+        conflictTest("listenerset-hostname-conflict", "gateway-with-listenerset-hostname-conflict", "hostname",
+                "HostnameConflict");
+    }
+
+    @Test
+    void listenerSetProtocolConflict() {
+        conflictTest("listenerset-protocol-conflict", "gateway-with-listenerset-protocol-conflict", "protocol",
+                "ProtocolConflict");
+    }
+
+    @Test
+    void listenerSetReferenceGrant() {
+        final String otherNs = "gateway-api-listener-sets-test-reference-grant-ns";
+        StatusExpectations.forTest("listenerset-reference-grant")
+                .gatewayCondition(INFRA, "gateway-with-listener-sets-test-reference-grant", cond("Accepted", "True"))
+                .listenerSetCondition(INFRA, "listenerset-with-reference-grant", cond("Accepted", "True"))
+                .listenerSetCondition(INFRA, "listenerset-with-reference-grant", cond("Programmed", "True"))
+                .listenerSetListenerConditions(INFRA, "listenerset-with-reference-grant",
+                        "listenerset-with-reference-grant-listener", cond("ResolvedRefs", "True"))
+                .listenerSetCondition(otherNs, "listenerset-without-reference-grant",
+                        cond("Accepted", "False", "ListenersNotValid"))
+                .listenerSetCondition(otherNs, "listenerset-without-reference-grant",
+                        cond("Programmed", "False", "ListenersNotValid"))
+                .listenerSetListenerConditions(otherNs, "listenerset-without-reference-grant",
+                        "listenerset-without-reference-grant-listener",
+                        cond("ResolvedRefs", "False", "RefNotPermitted"));
+    }
+
+    @Test
+    void listenerSetRouteStatusScopedToParentRef() {
+        final StatusExpectations s = StatusExpectations.forTest("listenerset-route-status-scoped-to-parentref")
+                .gatewayCondition(INFRA, "gateway-parentref", cond("Accepted", "True"))
+                .attachedListenerSets(INFRA, "gateway-parentref", 1)
+                .listenerSetListeners(INFRA, "listenerset-parentref",
+                        listener("listenerset-parentref-listener", HR, 1, acceptedListener()))
+                .routeCondition(INFRA, "route-parentref-gwonly", INFRA, "gateway-parentref", cond("Accepted", "True"))
+                .routeParent(INFRA, "route-parentref-gwonly", "Gateway", INFRA, "gateway-parentref")
+                .acceptedByListenerSet(INFRA, "listenerset-parentref", INFRA + "/route-parentref-lsonly")
+                .routeParent(INFRA, "route-parentref-lsonly", "ListenerSet", INFRA, "listenerset-parentref");
+        // Only the declared parentRef: a route on the ListenerSet is not also reported under its Gateway.
+        assertEquals(1, s.parents(INFRA, "route-parentref-gwonly").size());
+        assertEquals(1, s.parents(INFRA, "route-parentref-lsonly").size());
+    }
+
+    @Test
+    void listenerSetHTTPRouting() {
+        final String gw = "gateway-with-listener-sets-http-routing";
+        StatusExpectations.forTest("listenerset-http-routing")
+                .accepted(INFRA, gw, "attaches-to-all-listeners", "gateway-route", "gateway-section-route")
+                .attachedListenerSets(INFRA, gw, 2)
+                .acceptedByListenerSet(INFRA, "listener-set-http-routing-1", INFRA + "/attaches-to-all-listeners",
+                        INFRA + "/listener-set-http-routing-1-route",
+                        INFRA + "/listener-set-http-routing-1-section-route")
+                .listenerSetListeners(INFRA, "listener-set-http-routing-1",
+                        listener("listener-set-http-routing-1-listener-1", HR, 3, acceptedListener()),
+                        listener("listener-set-http-routing-1-listener-2", HR, 2, acceptedListener()))
+                .acceptedByListenerSet(INFRA, "listener-set-http-routing-2", INFRA + "/attaches-to-all-listeners",
+                        INFRA + "/listener-set-http-routing-2-route")
+                .listenerSetListeners(INFRA, "listener-set-http-routing-2",
+                        listener("listener-set-http-routing-2-listener-1", HR, 2, acceptedListener()),
+                        listener("listener-set-http-routing-2-listener-2", HR, 2, acceptedListener()));
+    }
+
+    @Test
+    void listenerSetAllowedRoutesNamespaces() {
+        final String gw = "gateway-with-listener-sets-test-allowed-routes";
+        final String crossNs = "gateway-api-ls-cross-ns";
+        StatusExpectations.forTest("listenerset-allowed-routes-namespaces")
+                .gatewayCondition(INFRA, gw, cond("Accepted", "True"))
+                .attachedListenerSets(INFRA, gw, 2)
+                .acceptedByListenerSet(INFRA, "listenerset-test-allowed-routes-namespaces",
+                        INFRA + "/route-in-same-namespace", "gateway-api-routes-allowed-ns/route-in-selected-namespace",
+                        "gateway-api-routes-not-allowed-ns/route-not-in-selected-namespace")
+                .listenerSetListeners(INFRA, "listenerset-test-allowed-routes-namespaces",
+                        listener("listener-set-listener-allowed-routes-all", HR, 3, acceptedListener()),
+                        listener("listener-set-listener-allowed-routes-same", HR, 1, acceptedListener()),
+                        listener("listener-set-listener-allowed-routes-selector", HR, 1, acceptedListener()))
+                .acceptedByListenerSet(crossNs, "listenerset-test-allowed-routes-cross-ns",
+                        crossNs + "/route-in-listenerset-namespace")
+                .routeCondition(INFRA, "route-in-gateway-namespace", crossNs,
+                        "listenerset-test-allowed-routes-cross-ns", cond("Accepted", "False", "NotAllowedByListeners"))
+                .listenerSetListeners(crossNs, "listenerset-test-allowed-routes-cross-ns",
+                        listener("listener-set-listener-allowed-routes-cross-ns-same", HR, 1, acceptedListener()));
+    }
+
+    @Test
+    void listenerSetDualParentRefIndependence() {
+        final String gw = "gateway-dual-parentref";
+        StatusExpectations.forTest("listenerset-dual-parentref-independence")
+                .gatewayCondition(INFRA, gw, cond("Accepted", "True"))
+                .attachedListenerSets(INFRA, gw, 1)
+                .listenerSetListeners(INFRA, "ls-dual-parentref",
+                        listener("ls-dual-parentref-listener", HR, 2, acceptedListener()))
+                .routeCondition(INFRA, "route-dual-parentref-both", INFRA, gw, cond("Accepted", "True"))
+                .routeCondition(INFRA, "route-dual-parentref-both", INFRA, "ls-dual-parentref",
+                        cond("Accepted", "True"))
+                .routeCondition(INFRA, "route-dual-parentref-one", INFRA, gw,
+                        cond("Accepted", "False", "NoMatchingParent"))
+                .routeCondition(INFRA, "route-dual-parentref-one", INFRA, "ls-dual-parentref", cond("Accepted", "True"))
+                .acceptedByListenerSet(INFRA, "ls-dual-parentref", INFRA + "/route-dual-parentref-one");
+    }
+
+    @Test
+    void listenerSetGatewayParentSectionNameNotFound() {
+        final String gw = "gateway-section-name";
+        StatusExpectations.forTest("listenerset-gateway-parent-section-name-not-found")
+                .gatewayCondition(INFRA, gw, cond("Accepted", "True"))
+                .attachedListenerSets(INFRA, gw, 1)
+                .acceptedByListenerSet(INFRA, "listenerset-section-name", INFRA + "/route-via-listenerset")
+                .routeCondition(INFRA, "route-via-gateway", INFRA, gw, cond("Accepted", "False", "NoMatchingParent"));
+    }
 }

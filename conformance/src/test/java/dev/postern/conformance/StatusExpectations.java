@@ -150,7 +150,8 @@ final class StatusExpectations {
             assertEquals(SuiteManifests.CONTROLLER, p.get("controllerName"));
             final Map<String, Object> ref = (Map<String, Object>) p.get("parentRef");
             assertEquals("gateway.networking.k8s.io", ref.get("group"));
-            assertEquals("Gateway", ref.get("kind"));
+            assertTrue(ref.get("kind").equals("Gateway") || ref.get("kind").equals("ListenerSet"),
+                    () -> "parent kind " + ref.get("kind"));
         }
         return ps;
     }
@@ -224,6 +225,123 @@ final class StatusExpectations {
         for (String r : routes) {
             routeCondition(kind, gwNs, r, gwNs, gw, cond("Accepted", "True", "Accepted"));
         }
+        return this;
+    }
+
+    /** GatewayMustHaveAttachedListeners: {@code status.attachedListenerSets}. */
+    StatusExpectations attachedListenerSets(String ns, String gw, int expected) {
+        final ResourceStatus s = status("Gateway", ns, gw);
+        latestGeneration("Gateway " + gw, s.status().get("conditions"), s.generation());
+        assertEquals(expected, s.status().getOrDefault("attachedListenerSets", 0), () -> gw
+                + " attachedListenerSets");
+        return this;
+    }
+
+    /** GatewayListenersMustHaveConditions for the named listeners. */
+    @SuppressWarnings("unchecked")
+    StatusExpectations gatewayListenerConditions(String ns, String gw, String listener, Cond... conds) {
+        final ResourceStatus s = status("Gateway", ns, gw);
+        latestGeneration("Gateway " + gw, s.status().get("conditions"), s.generation());
+        final Map<String, Object> l = ((List<Map<String, Object>>) s.status().get("listeners")).stream()
+                .filter(x -> x.get("name").equals(listener)).findFirst()
+                .orElseGet(() -> fail("no listener " + listener + " on Gateway " + gw));
+        conditionsMatch(gw + "/" + listener, l.get("conditions"), List.of(conds));
+        return this;
+    }
+
+    /** ListenerSetMustHaveCondition (conditions at the latest generation). */
+    StatusExpectations listenerSetCondition(String ns, String name, Cond c) {
+        final ResourceStatus s = status("ListenerSet", ns, name);
+        latestGeneration("ListenerSet " + name, s.status().get("conditions"), s.generation());
+        conditionsMatch("ListenerSet " + name, s.status().get("conditions"), List.of(c));
+        return this;
+    }
+
+    /** ListenerSetListenersMustHaveConditions for the named listeners. */
+    @SuppressWarnings("unchecked")
+    StatusExpectations listenerSetListenerConditions(String ns, String name, String listener, Cond... conds) {
+        final ResourceStatus s = status("ListenerSet", ns, name);
+        latestGeneration("ListenerSet " + name, s.status().get("conditions"), s.generation());
+        final Map<String, Object> l = ((List<Map<String, Object>>) s.status().get("listeners")).stream()
+                .filter(x -> x.get("name").equals(listener)).findFirst()
+                .orElseGet(() -> fail("no listener " + listener + " on ListenerSet " + name));
+        conditionsMatch(name + "/" + listener, l.get("conditions"), List.of(conds));
+        return this;
+    }
+
+    /**
+     * ListenerSetStatusMustHaveListeners: exact listener count, and per listener supportedKinds as a subset,
+     * exact attachedRoutes and conditions as a subset.
+     */
+    @SuppressWarnings("unchecked")
+    StatusExpectations listenerSetListeners(String ns, String name, Listener... expected) {
+        final ResourceStatus s = status("ListenerSet", ns, name);
+        latestGeneration("ListenerSet " + name, s.status().get("conditions"), s.generation());
+        final List<Map<String, Object>> ls = (List<Map<String, Object>>) s.status().get("listeners");
+        assertEquals(expected.length, ls.size(), () -> "listener count of " + name + ": " + ls);
+        for (Listener e : expected) {
+            final Map<String, Object> l = ls.stream().filter(x -> x.get("name").equals(e.name())).findFirst()
+                    .orElseGet(() -> fail("no listener " + e.name() + " in " + ls));
+            final List<Map<String, Object>> kinds = (List<Map<String, Object>>) l.get("supportedKinds");
+            assertTrue(kinds.stream().anyMatch(k -> k.get("kind").equals(e.supportedKind())
+                    && k.get("group").equals("gateway.networking.k8s.io")), () -> name + "/" + e.name()
+                    + ": supportedKinds " + kinds);
+            assertEquals(e.attachedRoutes(), l.get("attachedRoutes"), () -> name + "/" + e.name() + " attachedRoutes");
+            conditionsMatch(name + "/" + e.name(), l.get("conditions"), e.conditions());
+        }
+        return this;
+    }
+
+    /**
+     * RoutesAndParentMustBeAccepted with a ListenerSet parent: each route has a parent of kind ListenerSet with
+     * that name and namespace, Accepted=True (Accepted); every listener of the set is ResolvedRefs, Accepted and
+     * Programmed.
+     */
+    @SuppressWarnings("unchecked")
+    StatusExpectations acceptedByListenerSet(String lsNs, String ls, String... nsSlashRoutes) {
+        for (String nr : nsSlashRoutes) {
+            final String rns = nr.substring(0, nr.indexOf('/'));
+            final String route = nr.substring(nr.indexOf('/') + 1);
+            final List<Map<String, Object>> ps = parents(rns, route);
+            assertTrue(ps.stream().anyMatch(p -> {
+                final Map<String, Object> ref = (Map<String, Object>) p.get("parentRef");
+                if (!"ListenerSet".equals(ref.get("kind")) || !ls.equals(ref.get("name"))
+                        || !lsNs.equals(ref.get("namespace"))) {
+                    return false;
+                }
+                try {
+                    conditionsMatch("", p.get("conditions"), List.of(cond("Accepted", "True", "Accepted")));
+                    return true;
+                } catch (AssertionError e) {
+                    return false;
+                }
+            }), () -> "HTTPRoute " + route + ": no accepted ListenerSet parent " + lsNs + "/" + ls + " in " + ps);
+        }
+        final ResourceStatus s = status("ListenerSet", lsNs, ls);
+        for (Map<String, Object> l : (List<Map<String, Object>>) s.status().get("listeners")) {
+            conditionsMatch(ls + "/" + l.get("name"), l.get("conditions"), List.of(cond("ResolvedRefs", "True"),
+                    cond("Accepted", "True"), cond("Programmed", "True")));
+        }
+        return this;
+    }
+
+    /** HTTPRouteMustHaveParents (namespace required): a parent of that kind, name and namespace, Accepted=True. */
+    @SuppressWarnings("unchecked")
+    StatusExpectations routeParent(String ns, String route, String kind, String parentNs, String parent) {
+        final List<Map<String, Object>> ps = parents(ns, route);
+        assertTrue(ps.stream().anyMatch(p -> {
+            final Map<String, Object> ref = (Map<String, Object>) p.get("parentRef");
+            if (!kind.equals(ref.get("kind")) || !parent.equals(ref.get("name"))
+                    || !parentNs.equals(ref.get("namespace"))) {
+                return false;
+            }
+            try {
+                conditionsMatch("", p.get("conditions"), List.of(cond("Accepted", "True")));
+                return true;
+            } catch (AssertionError e) {
+                return false;
+            }
+        }), () -> "HTTPRoute " + route + ": no accepted parent " + kind + " " + parentNs + "/" + parent + " in " + ps);
         return this;
     }
 

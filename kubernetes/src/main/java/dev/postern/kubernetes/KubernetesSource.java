@@ -9,6 +9,7 @@ import dev.postern.config.gatewayapi.BackendTLSPolicy;
 import dev.postern.config.gatewayapi.ConfigMap;
 import dev.postern.config.gatewayapi.Gateway;
 import dev.postern.config.gatewayapi.GatewayClass;
+import dev.postern.config.gatewayapi.ListenerSet;
 import dev.postern.config.gatewayapi.Resource;
 import dev.postern.config.gatewayapi.Secret;
 import dev.postern.config.runtime.RouteTable;
@@ -315,10 +316,27 @@ public final class KubernetesSource implements ConfigSource {
                 ourClasses.add(gc.metadata().name());
             }
         }
+        final Set<String> ourGateways = new HashSet<>();
+        for (Resource r : all) {
+            if (r instanceof Gateway gw && ourClasses.contains(gw.gatewayClassName())) {
+                ourGateways.add(gw.metadata().namespace() + "/" + gw.metadata().name());
+            }
+        }
         final Set<String> secrets = new HashSet<>();
         final Set<String> configMaps = new HashSet<>();
         for (Resource r : all) {
-            if (r instanceof Gateway gw && ourClasses.contains(gw.gatewayClassName())) {
+            if (r instanceof ListenerSet ls && ourGateways.contains(Objects.requireNonNullElse(
+                    ls.parentRef().namespace(), ls.metadata().namespace()) + "/" + ls.parentRef().name())) {
+                // A ListenerSet's certificateRefs default to its own namespace (the translator checks grants).
+                for (Gateway.Listener l : ls.listeners()) {
+                    if (l.tls() != null) {
+                        for (Gateway.SecretObjectReference ref : l.tls().certificateRefs()) {
+                            secrets.add(Objects.requireNonNullElse(ref.namespace(), ls.metadata().namespace()) + "/"
+                                    + ref.name());
+                        }
+                    }
+                }
+            } else if (r instanceof Gateway gw && ourClasses.contains(gw.gatewayClassName())) {
                 final Gateway.SecretObjectReference client = gw.backendClientCertificateRef();
                 if (client != null) {
                     secrets.add(Objects.requireNonNullElse(client.namespace(), gw.metadata().namespace()) + "/"

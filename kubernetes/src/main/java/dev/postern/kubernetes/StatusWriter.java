@@ -153,7 +153,9 @@ final class StatusWriter {
     /** Keys whose absence from our computation means "remove". */
     private static boolean ownedKey(WatchedKind kind, String key) {
         return switch (kind.kind()) {
-            case "Gateway" -> key.equals("addresses") || key.equals("listeners") || key.equals("conditions");
+            case "Gateway" -> key.equals("addresses") || key.equals("listeners") || key.equals("conditions")
+                    || key.equals("attachedListenerSets");
+            case "ListenerSet" -> key.equals("listeners") || key.equals("conditions");
             case "GatewayClass" -> key.equals("conditions") || key.equals("supportedFeatures");
             default -> key.equals("parents") || key.equals("ancestors") || key.equals("conditions");
         };

@@ -30,7 +30,8 @@ public record WatchedKind(String group, String version, String plural, String ki
             new WatchedKind(GW, "v1", "tcproutes", "TCPRoute", true, true),
             new WatchedKind(GW, "v1", "udproutes", "UDPRoute", true, true),
             new WatchedKind(GW, "v1", "referencegrants", "ReferenceGrant", true, true),
-            new WatchedKind(GW, "v1", "backendtlspolicies", "BackendTLSPolicy", true, true));
+            new WatchedKind(GW, "v1", "backendtlspolicies", "BackendTLSPolicy", true, true),
+            new WatchedKind(GW, "v1", "listenersets", "ListenerSet", true, true));
 
     /** The core kinds (typed informers). */
     public static final WatchedKind SERVICE = new WatchedKind("", "v1", "services", "Service", true, false);

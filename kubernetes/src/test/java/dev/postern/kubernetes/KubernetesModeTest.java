@@ -219,6 +219,80 @@ class KubernetesModeTest {
         assertFalse(source.lastInput().contains("Secret/default/unrelated-cert"), source.lastInput().toString());
     }
 
+    @Test
+    void listenerSetIsWatchedServedAndGetsStatus(@TempDir Path tmp) throws Exception {
+        createBaseObjects();
+        final int gwPort = freePort();
+        final int setPort = freePort();
+        final int tlsPort = freePort();
+        final X509Bundle cert = new CertificateBuilder().rsa2048().subject("CN=set.example.com")
+                .notBefore(Instant.now().minus(1, ChronoUnit.DAYS)).notAfter(Instant.now().plus(1, ChronoUnit.DAYS))
+                .setIsCertificateAuthority(true)
+                .addExtensionOctetString("2.5.29.17", false, new GeneralNames(new GeneralName(GeneralName.dNSName,
+                        "set.example.com")).getEncoded())
+                .buildSelfSigned();
+        // The Secret a ListenerSet listener references (in the set's namespace) must reach the pipeline.
+        client.resource("""
+                apiVersion: v1
+                kind: Secret
+                metadata: {name: set-cert, namespace: default}
+                type: kubernetes.io/tls
+                data: {tls.crt: %s, tls.key: %s}
+                """.formatted(b64(cert.getCertificatePEM()), b64(cert.getPrivateKeyPEM()))).create();
+        createGeneric("Gateway", "default", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: gw-ls, namespace: default}
+                spec:
+                  gatewayClassName: postern
+                  addresses: [{type: IPAddress, value: 127.0.0.1}]
+                  allowedListeners: {namespaces: {from: Same}}
+                  listeners: [{name: http, protocol: HTTP, port: %d}]
+                """.formatted(gwPort));
+        createGeneric("ListenerSet", "default", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: ListenerSet
+                metadata: {name: team, namespace: default}
+                spec:
+                  parentRef: {name: gw-ls}
+                  listeners:
+                  - {name: extra, protocol: HTTP, port: %d}
+                  - name: secure
+                    protocol: HTTPS
+                    port: %d
+                    hostname: set.example.com
+                    tls: {certificateRefs: [{name: set-cert}]}
+                """.formatted(setPort, tlsPort));
+        createGeneric("HTTPRoute", "default", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: web-ls, namespace: default}
+                spec:
+                  parentRefs: [{kind: ListenerSet, name: team}]
+                  rules: [{backendRefs: [{name: svc-b, port: 80}]}]
+                """);
+        await("traffic on the ListenerSet's port", () -> curl("http://127.0.0.1:" + setPort + "/")
+                .contains("echo-b"));
+        final WatchedKind ls = WatchedKind.gatewayApi("ListenerSet");
+        // Status is written after the publish that serves the route: wait for the route to be counted on both
+        // listeners of the set (it has no sectionName and no hostnames).
+        await(() -> "ListenerSet status: " + statusOf(ls, "default", "team"), () -> String.valueOf(
+                statusOf(ls, "default", "team").get("listeners")).split("attachedRoutes=1", -1).length == 3);
+        assertEquals("True", condition(statusOf(ls, "default", "team"), "Accepted").get("status"));
+        assertEquals("True", condition(statusOf(ls, "default", "team"), "Programmed").get("status"));
+        await(() -> "attachedListenerSets: " + statusOf(WatchedKind.gatewayApi("Gateway"), "default", "gw-ls"),
+                () -> Integer.valueOf(1).equals(statusOf(WatchedKind.gatewayApi("Gateway"), "default", "gw-ls")
+                        .get("attachedListenerSets")));
+        // A Gateway parentRef does not reach the set's port: the Gateway's own port has no route.
+        assertTrue(curl("http://127.0.0.1:" + gwPort + "/").startsWith("404"));
+        final Path ca = tmp.resolve("ca.pem");
+        Files.writeString(ca, cert.getCertificatePEM());
+        await("HTTPS on the ListenerSet's listener with its Secret", () -> curl("https://set.example.com:" + tlsPort
+                + "/", "--cacert", ca.toString(), "--resolve", "set.example.com:" + tlsPort + ":127.0.0.1")
+                .contains("echo-b"));
+        assertTrue(source.lastInput().contains("Secret/default/set-cert"), source.lastInput().toString());
+    }
+
     private static String b64(String pem) {
         return Base64.getEncoder().encodeToString(pem.getBytes(StandardCharsets.US_ASCII));
     }

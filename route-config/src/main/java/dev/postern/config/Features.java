@@ -22,7 +22,7 @@ public final class Features {
             "HTTPRoutePathRedirect", "HTTPRoutePathRewrite", "HTTPRoutePortRedirect", "HTTPRouteQueryParamMatching",
             "HTTPRouteRequestMirror", "HTTPRouteRequestMultipleMirrors", "HTTPRouteRequestPercentageMirror",
             "HTTPRouteRequestTimeout", "HTTPRouteResponseHeaderModification", "HTTPRouteRetry",
-            "HTTPRouteSchemeRedirect", "ReferenceGrant", "TCPRoute", "TLSRoute", "TLSRouteModeMixed",
+            "HTTPRouteSchemeRedirect", "ListenerSet", "ReferenceGrant", "TCPRoute", "TLSRoute", "TLSRouteModeMixed",
             "TLSRouteModeTerminate", "UDPRoute");
 
     /** Not claimed, with the reason the conformance report gives. */
@@ -30,7 +30,6 @@ public final class Features {
 
     static {
         final Map<String, String> m = new LinkedHashMap<>();
-        m.put("ListenerSet", "not implemented yet: Gateways take listeners only from their own spec");
         m.put("GatewayStaticAddresses", "Postern serves the addresses a Gateway lists but does not own an address "
                 + "pool, so it cannot tell a usable address from an unusable one (AddressNotUsable)");
         m.put("GatewayAddressEmpty", "an address entry without a value asks the implementation to allocate one; "

@@ -45,8 +45,9 @@ class ConformanceManifestsTest {
         for (Path f : files) {
             final YamlReader.Result r = YamlReader.read(f.getFileName().toString(), Files.readString(f));
             r.diagnostics().stream().filter(Diagnostic::isError).forEach(errors::add);
+            // Every kind the suite uses is served (ListenerSet included).
             r.diagnostics().stream().filter(d -> d.reason().equals("UnsupportedKind"))
-                    .forEach(d -> assertEquals("ListenerSet", d.kind(), d::toString));
+                    .forEach(d -> assertEquals(List.of(), List.of(d)));
             resources += r.resources().size();
         }
         assertEquals(List.of(), errors);

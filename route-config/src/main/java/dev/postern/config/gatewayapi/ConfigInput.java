@@ -10,7 +10,7 @@ public record ConfigInput(List<GatewayClass> gatewayClasses, List<Gateway> gatew
                           List<GRPCRoute> grpcRoutes, List<L4Route> l4Routes, List<Service> services,
                           List<EndpointSlice> endpointSlices, List<ReferenceGrant> referenceGrants,
                           List<Namespace> namespaces, List<BackendTLSPolicy> backendTLSPolicies,
-                          List<Secret> secrets, List<ConfigMap> configMaps) {
+                          List<Secret> secrets, List<ConfigMap> configMaps, List<ListenerSet> listenerSets) {
 
     /** Makes the lists unmodifiable copies. */
     public ConfigInput {
@@ -26,6 +26,7 @@ public record ConfigInput(List<GatewayClass> gatewayClasses, List<Gateway> gatew
         endpointSlices = List.copyOf(endpointSlices);
         referenceGrants = List.copyOf(referenceGrants);
         namespaces = List.copyOf(namespaces);
+        listenerSets = List.copyOf(listenerSets);
     }
 
     /** Groups a mixed list of resources by kind. */
@@ -42,6 +43,7 @@ public record ConfigInput(List<GatewayClass> gatewayClasses, List<Gateway> gatew
         final List<BackendTLSPolicy> btps = new ArrayList<>();
         final List<Secret> secrets = new ArrayList<>();
         final List<ConfigMap> cms = new ArrayList<>();
+        final List<ListenerSet> lss = new ArrayList<>();
         for (Resource r : resources) {
             switch (r) {
                 case GatewayClass x -> gcs.add(x);
@@ -56,8 +58,9 @@ public record ConfigInput(List<GatewayClass> gatewayClasses, List<Gateway> gatew
                 case BackendTLSPolicy x -> btps.add(x);
                 case Secret x -> secrets.add(x);
                 case ConfigMap x -> cms.add(x);
+                case ListenerSet x -> lss.add(x);
             }
         }
-        return new ConfigInput(gcs, gws, hrs, grs, l4s, svcs, eps, rgs, nss, btps, secrets, cms);
+        return new ConfigInput(gcs, gws, hrs, grs, l4s, svcs, eps, rgs, nss, btps, secrets, cms, lss);
     }
 }

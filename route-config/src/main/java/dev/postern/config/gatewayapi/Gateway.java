@@ -13,12 +13,23 @@ import java.util.Map;
  * @param frontendTls {@code spec.tls.frontend} (client certificate validation), or null
  * @param backendClientCertificateRef {@code spec.tls.backend.clientCertificateRef}: the certificate presented to
  *     backends reached over TLS (BackendTLSPolicy), or null
+ * @param allowedListeners {@code spec.allowedListeners.namespaces}: which ListenerSets may attach; never null
+ *     (absent means from None)
  */
 public record Gateway(String apiVersion, ObjectMeta metadata, SourceInfo source, String gatewayClassName,
                       List<Listener> listeners, List<GatewayAddress> addresses,
                       LocalParametersReference infrastructureParametersRef, FrontendTLS frontendTls,
-                      SecretObjectReference backendClientCertificateRef)
+                      SecretObjectReference backendClientCertificateRef, AllowedListeners allowedListeners)
         implements Resource {
+    /** A Gateway that admits no ListenerSets. */
+    public Gateway(String apiVersion, ObjectMeta metadata, SourceInfo source, String gatewayClassName,
+                   List<Listener> listeners, List<GatewayAddress> addresses,
+                   LocalParametersReference infrastructureParametersRef, FrontendTLS frontendTls,
+                   SecretObjectReference backendClientCertificateRef) {
+        this(apiVersion, metadata, source, gatewayClassName, listeners, addresses, infrastructureParametersRef,
+                frontendTls, backendClientCertificateRef, AllowedListeners.NONE);
+    }
+
     @Override
     public String kind() {
         return "Gateway";
@@ -51,6 +62,17 @@ public record Gateway(String apiVersion, ObjectMeta metadata, SourceInfo source,
      * @param kinds allowed kinds; empty means the defaults for the listener protocol
      */
     public record AllowedRoutes(String from, LabelSelector selector, List<RouteGroupKind> kinds) {
+    }
+
+    /**
+     * {@code spec.allowedListeners.namespaces}.
+     *
+     * @param from None (the default), Same, All or Selector
+     * @param selector the namespace selector when {@code from} is Selector, else null
+     */
+    public record AllowedListeners(String from, LabelSelector selector) {
+        /** No ListenerSet may attach (the default). */
+        public static final AllowedListeners NONE = new AllowedListeners("None", null);
     }
 
     /** A group and kind, group defaulting to {@code gateway.networking.k8s.io}. */

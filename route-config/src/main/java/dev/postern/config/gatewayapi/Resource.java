@@ -3,7 +3,7 @@ package dev.postern.config.gatewayapi;
 /** A Kubernetes object as written in the input. */
 public sealed interface Resource
         permits GatewayClass, Gateway, HTTPRoute, GRPCRoute, L4Route, Service, EndpointSlice, ReferenceGrant, Namespace,
-        BackendTLSPolicy, Secret, ConfigMap {
+        BackendTLSPolicy, Secret, ConfigMap, ListenerSet {
     /** Returns the {@code apiVersion} as written. */
     String apiVersion();
 

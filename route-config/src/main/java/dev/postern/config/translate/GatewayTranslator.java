@@ -18,6 +18,7 @@ import dev.postern.config.gatewayapi.HTTPRoute;
 import dev.postern.config.gatewayapi.HTTPRouteFilter;
 import dev.postern.config.gatewayapi.HTTPRouteMatch;
 import dev.postern.config.gatewayapi.HTTPRouteRule;
+import dev.postern.config.gatewayapi.ListenerSet;
 import dev.postern.config.gatewayapi.Namespace;
 import dev.postern.config.gatewayapi.ParentReference;
 import dev.postern.config.gatewayapi.ReferenceGrant;
@@ -83,6 +84,8 @@ public final class GatewayTranslator {
     /** A listener being built, with its state for status. */
     private static final class LState {
         final Gateway gw;
+        /** The ListenerSet this listener comes from, or null for the Gateway's own. */
+        final ListenerSet set;
         final Gateway.Listener l;
         final String name;
         final List<String> addresses;
@@ -96,15 +99,55 @@ public final class GatewayTranslator {
         final List<CertificateKeyPair> certificates = new ArrayList<>();
         ClientValidation clientValidation;
 
-        LState(Gateway gw, Gateway.Listener l, List<String> addresses) {
+        LState(Gateway gw, ListenerSet set, Gateway.Listener l, List<String> addresses) {
             this.gw = gw;
+            this.set = set;
             this.l = l;
-            this.name = "gateway/" + gw.metadata().namespace() + "/" + gw.metadata().name() + "/listener/" + l.name();
+            // A ListenerSet's listener names are unique only within the set: its data-plane name carries the set
+            // (':' cannot appear in Kubernetes names), keeping the five '/' segments the metrics labels split on.
+            this.name = "gateway/" + gw.metadata().namespace() + "/" + gw.metadata().name() + "/listener/"
+                    + (set == null ? l.name() : "listenerset:" + set.metadata().namespace() + ":"
+                    + set.metadata().name() + ":" + l.name());
             this.addresses = addresses;
+        }
+
+        /** The resource the listener is written in (the Gateway or the ListenerSet). */
+        Resource owner() {
+            return set == null ? gw : set;
+        }
+
+        /** The namespace of {@link #owner()}: the one allowedRoutes "Same" and certificateRefs default to. */
+        String ownerNamespace() {
+            return owner().metadata().namespace();
+        }
+
+        /** Accepted and programmed: the listener serves traffic (if its Gateway does). */
+        boolean valid() {
+            return accepted && programmed;
+        }
+    }
+
+    /** A ListenerSet whose parentRef names one of our Gateways, with its translation state. */
+    private static final class SetState {
+        final ListenerSet set;
+        final GState parent;
+        /** Accepted=False reason (NotAllowed, ParentNotAccepted), or null when admitted by the Gateway. */
+        String rejected;
+        final List<LState> listeners = new ArrayList<>();
+
+        SetState(ListenerSet set, GState parent) {
+            this.set = set;
+            this.parent = parent;
+        }
+
+        boolean accepted() {
+            return rejected == null && listeners.stream().anyMatch(LState::valid);
         }
     }
 
     private final Map<String, GState> gateways = new LinkedHashMap<>();
+    /** ListenerSets attached to one of our Gateways (admitted or not), by {@code ns/name}. */
+    private final Map<String, SetState> listenerSets = new LinkedHashMap<>();
     private final Map<String, Secret> secrets = new HashMap<>();
     private final Map<String, ConfigMap> configMaps = new HashMap<>();
     /** BackendTLSPolicies in effect, by {@code ns/service} and then {@code ns/service/sectionName}. */
@@ -193,15 +236,21 @@ public final class GatewayTranslator {
         }
         final List<ListenerModel> out = new ArrayList<>();
         for (GState st : gateways.values()) {
-            final Gateway gw = st.listeners.isEmpty() ? null : st.listeners.getFirst().gw;
-            for (LState l : st.listeners) {
-                if (l.accepted && l.programmed && !st.invalidParameters) {
+            final List<LState> all = new ArrayList<>(st.listeners);
+            for (SetState ss : st.sets) {
+                if (ss.accepted()) {
+                    all.addAll(ss.listeners);
+                }
+            }
+            for (LState l : all) {
+                if (l.valid() && !st.invalidParameters) {
                     out.add(new ListenerModel(l.name, l.l.protocol(), lower(l.l.hostname()), l.addresses,
                             l.l.port(), List.copyOf(l.routes), List.copyOf(l.certificates), l.clientValidation));
                 }
             }
-            if (gw != null) {
-                statuses.add(gatewayStatus(gw, st));
+            statuses.add(gatewayStatus(st.gw, st));
+            for (SetState ss : st.sets) {
+                statuses.add(listenerSetStatus(ss));
             }
         }
         for (PolicyState ps : tlsPolicies) {
@@ -249,50 +298,11 @@ public final class GatewayTranslator {
         }
         final List<LState> ls = new ArrayList<>();
         final Set<String> names = new LinkedHashSet<>();
-        final long g = gw.metadata().generation();
         final Map<Integer, FrontendResult> frontendByPort = new HashMap<>();
         for (int i = 0; i < gw.listeners().size(); i++) {
-            final Gateway.Listener l = gw.listeners().get(i);
-            final LState s = new LState(gw, l, List.copyOf(addrs));
-            final String field = "spec.listeners[" + i + "]";
-            if (!names.add(l.name())) {
-                error(gw, field + ".name", "Duplicate", "duplicate listener name " + l.name());
-                s.accepted = false;
-            }
-            if (l.port() < 1 || l.port() > 65535) {
-                error(gw, field + ".port", "UnsupportedValue", "port must be 1-65535, got " + l.port());
-                s.accepted = false;
-            }
-            if (l.hostname() != null && !validHostname(l.hostname())) {
-                error(gw, field + ".hostname", "InvalidHostname", "\"" + l.hostname()
-                        + "\" is not a valid hostname (lower-case DNS name, optionally with a leading *.)");
-                s.accepted = false;
-                s.conditions.add(Condition.no("Accepted", "UnsupportedValue", "invalid hostname", g));
-            }
-            if (!SERVED_PROTOCOLS.contains(l.protocol())) {
-                warn(gw, field + ".protocol", "UnsupportedProtocol", "protocol " + l.protocol()
-                        + " is not served by this version of Postern; the listener is not programmed");
-                s.accepted = false;
-                s.conditions.add(Condition.no("Accepted", "UnsupportedProtocol",
-                        "protocol " + l.protocol() + " is not supported", g));
-            } else if ("TLS".equals(l.protocol()) && l.tls() == null) {
-                warn(gw, field + ".tls", "UnsupportedValue", "a TLS listener needs tls (mode Passthrough, or "
-                        + "Terminate with certificateRefs); the listener is not programmed");
-                supportedKinds(gw, field, s, g);
-                s.programmed = false;
-                s.conditions.add(Condition.no("Accepted", "UnsupportedValue", "a TLS listener needs tls", g));
-            } else {
-                supportedKinds(gw, field, s, g);
-                if ("HTTPS".equals(l.protocol())
-                        || ("TLS".equals(l.protocol()) && "Terminate".equals(l.tls().mode()))) {
-                    // TLS Terminate: Postern ends TLS with these certificates and sends the plain stream on (TCP).
-                    resolveCertificates(gw, field, s, g);
-                    applyFrontendValidation(gw, s, g, frontendByPort.computeIfAbsent(l.port(),
-                            port -> frontendValidation(gw, port)));
-                }
-            }
-            ls.add(s);
+            ls.add(listener(gw, null, i, List.copyOf(addrs), names, frontendByPort));
         }
+        final long g = gw.metadata().generation();
         // Conflicts: same port, different protocol; or same port, protocol and hostname.
         for (int i = 0; i < ls.size(); i++) {
             final LState a = ls.get(i);
@@ -320,7 +330,7 @@ public final class GatewayTranslator {
                 }
             }
         }
-        final GState st = new GState(ls);
+        final GState st = new GState(gw, ls, List.copyOf(addrs));
         st.insecureFrontend = gw.frontendTls() != null && (insecure(gw.frontendTls().defaultValidation())
                 || gw.frontendTls().perPort().stream().anyMatch(p -> insecure(p.validation())));
         if (gw.infrastructureParametersRef() != null) {
@@ -332,11 +342,156 @@ public final class GatewayTranslator {
         }
         resolveBackendClientCertificate(gw, st, g);
         gateways.put(gw.metadata().namespace() + "/" + gw.metadata().name(), st);
+        attachListenerSets(gw, st, frontendByPort);
+    }
+
+    /**
+     * Validates one listener of a Gateway ({@code set} null) or of a ListenerSet attached to it: name, port,
+     * hostname, protocol, supported kinds, certificates and the Gateway's frontend validation for its port.
+     */
+    private LState listener(Gateway gw, ListenerSet set, int i, List<String> addrs, Set<String> names,
+                            Map<Integer, FrontendResult> frontendByPort) {
+        final Gateway.Listener l = (set == null ? gw.listeners() : set.listeners()).get(i);
+        final LState s = new LState(gw, set, l, addrs);
+        final Resource owner = s.owner();
+        final long g = owner.metadata().generation();
+        final String field = "spec.listeners[" + i + "]";
+        if (!names.add(l.name())) {
+            error(owner, field + ".name", "Duplicate", "duplicate listener name " + l.name());
+            s.accepted = false;
+        }
+        if (l.port() < 1 || l.port() > 65535) {
+            error(owner, field + ".port", "UnsupportedValue", "port must be 1-65535, got " + l.port());
+            s.accepted = false;
+        }
+        if (l.hostname() != null && !validHostname(l.hostname())) {
+            error(owner, field + ".hostname", "InvalidHostname", "\"" + l.hostname()
+                    + "\" is not a valid hostname (lower-case DNS name, optionally with a leading *.)");
+            s.accepted = false;
+            s.conditions.add(Condition.no("Accepted", "UnsupportedValue", "invalid hostname", g));
+        }
+        if (!SERVED_PROTOCOLS.contains(l.protocol())) {
+            warn(owner, field + ".protocol", "UnsupportedProtocol", "protocol " + l.protocol()
+                    + " is not served by this version of Postern; the listener is not programmed");
+            s.accepted = false;
+            s.conditions.add(Condition.no("Accepted", "UnsupportedProtocol",
+                    "protocol " + l.protocol() + " is not supported", g));
+        } else if ("TLS".equals(l.protocol()) && l.tls() == null) {
+            warn(owner, field + ".tls", "UnsupportedValue", "a TLS listener needs tls (mode Passthrough, or "
+                    + "Terminate with certificateRefs); the listener is not programmed");
+            supportedKinds(owner, field, s, g);
+            s.programmed = false;
+            s.conditions.add(Condition.no("Accepted", "UnsupportedValue", "a TLS listener needs tls", g));
+        } else {
+            supportedKinds(owner, field, s, g);
+            if ("HTTPS".equals(l.protocol())
+                    || ("TLS".equals(l.protocol()) && "Terminate".equals(l.tls().mode()))) {
+                // TLS Terminate: Postern ends TLS with these certificates and sends the plain stream on (TCP).
+                resolveCertificates(owner, field, s, g);
+                applyFrontendValidation(s, g, frontendByPort.computeIfAbsent(l.port(),
+                        port -> frontendValidation(gw, port)));
+            }
+        }
+        return s;
+    }
+
+    /** Whether {@code spec.allowedListeners} of the Gateway admits ListenerSets of namespace {@code ns}. */
+    private boolean listenerSetAllowed(Gateway gw, String ns) {
+        final Gateway.AllowedListeners a = gw.allowedListeners();
+        return switch (a.from()) {
+            case "All" -> true;
+            case "Same" -> ns.equals(gw.metadata().namespace());
+            case "Selector" -> a.selector() != null && a.selector().matches(namespaceLabels(ns));
+            default -> false; // None, the default
+        };
+    }
+
+    /**
+     * Attaches the ListenerSets whose parentRef names this Gateway. Admitted ones (allowedListeners) are merged
+     * after the Gateway's own listeners, oldest first (creationTimestamp, then namespace/name); a listener that
+     * conflicts with one earlier in that order (same port and a different protocol, or the same protocol and
+     * hostname) is not accepted, with Conflicted=True, so the Gateway's own listeners always win.
+     */
+    private void attachListenerSets(Gateway gw, GState st, Map<Integer, FrontendResult> frontendByPort) {
+        final List<ListenerSet> mine = new ArrayList<>();
+        for (ListenerSet set : in.listenerSets()) {
+            final ListenerSet.ParentGatewayReference p = set.parentRef();
+            final String pns = p.namespace() != null ? p.namespace() : set.metadata().namespace();
+            if (GW_GROUP.equals(p.group()) && "Gateway".equals(p.kind()) && gw.metadata().name().equals(p.name())
+                    && gw.metadata().namespace().equals(pns)) {
+                mine.add(set);
+            }
+        }
+        mine.sort(java.util.Comparator.comparing((ListenerSet x) -> x.metadata().creationTimestamp())
+                .thenComparing(x -> x.metadata().namespace()).thenComparing(x -> x.metadata().name()));
+        final List<LState> live = new ArrayList<>();
+        for (LState s : st.listeners) {
+            if (s.accepted) {
+                live.add(s);
+            }
+        }
+        for (ListenerSet set : mine) {
+            final SetState ss = new SetState(set, st);
+            final String key = set.metadata().namespace() + "/" + set.metadata().name();
+            listenerSets.put(key, ss);
+            st.sets.add(ss);
+            if (!listenerSetAllowed(gw, set.metadata().namespace())) {
+                ss.rejected = "NotAllowed";
+                warn(set, "spec.parentRef", "NotAllowed", "Gateway " + gw.metadata().namespace() + "/"
+                        + gw.metadata().name() + " does not allow ListenerSets from namespace "
+                        + set.metadata().namespace() + " (spec.allowedListeners.namespaces.from is "
+                        + gw.allowedListeners().from() + ")");
+                continue;
+            }
+            if (!st.accepted()) {
+                ss.rejected = "ParentNotAccepted";
+                continue;
+            }
+            final long g = set.metadata().generation();
+            final Set<String> names = new LinkedHashSet<>();
+            for (int i = 0; i < set.listeners().size(); i++) {
+                final LState s = listener(gw, set, i, st.addresses, names, frontendByPort);
+                ss.listeners.add(s);
+                if (!s.accepted) {
+                    continue;
+                }
+                for (LState earlier : live) {
+                    if (earlier.l.port() != s.l.port()) {
+                        continue;
+                    }
+                    final String reason = !earlier.l.protocol().equals(s.l.protocol()) ? "ProtocolConflict"
+                            : eq(lower(earlier.l.hostname()), lower(s.l.hostname())) ? "HostnameConflict" : null;
+                    if (reason != null) {
+                        final String msg = "conflicts with listener " + earlier.l.name() + " of "
+                                + earlier.owner().kind() + " " + earlier.ownerNamespace() + "/"
+                                + earlier.owner().metadata().name() + " on port " + s.l.port()
+                                + ", which takes precedence";
+                        s.conditions.add(0, Condition.ok("Conflicted", reason, msg, g));
+                        s.conditions.add(0, Condition.no("Programmed", reason, msg, g));
+                        s.conditions.add(0, Condition.no("Accepted", reason, msg, g));
+                        s.accepted = false;
+                        s.programmed = false;
+                        warn(set, "spec.listeners[" + i + "]", reason, "listener " + s.l.name() + " " + msg
+                                + "; it is not accepted");
+                        break;
+                    }
+                }
+                if (s.accepted) {
+                    live.add(s);
+                }
+            }
+        }
     }
 
     /** A Gateway being built. */
     private static final class GState {
+        final Gateway gw;
+        /** The Gateway's own listeners. */
         final List<LState> listeners;
+        /** The bound addresses. */
+        final List<String> addresses;
+        /** The ListenerSets whose parentRef names this Gateway, in precedence order. */
+        final List<SetState> sets = new ArrayList<>();
         boolean invalidParameters;
         boolean insecureFrontend;
         /** The certificate presented to TLS backends ({@code spec.tls.backend}), or null. */
@@ -344,21 +499,28 @@ public final class GatewayTranslator {
         /** The Gateway's ResolvedRefs condition when it has {@code spec.tls.backend}, else null. */
         Condition backendRefs;
 
-        GState(List<LState> listeners) {
+        GState(Gateway gw, List<LState> listeners, List<String> addresses) {
+            this.gw = gw;
             this.listeners = listeners;
+            this.addresses = addresses;
         }
 
+        /**
+         * Accepted: some own listener is valid, or it has none and admits ListenerSets (its listeners may all come
+         * from them).
+         */
         boolean accepted() {
-            return !invalidParameters && listeners.stream().anyMatch(l -> l.accepted);
+            return !invalidParameters && (listeners.stream().anyMatch(l -> l.accepted)
+                    || listeners.isEmpty() && !"None".equals(gw.allowedListeners().from()));
         }
     }
 
-    private void resolveCertificates(Gateway gw, String field, LState s, long g) {
+    private void resolveCertificates(Resource owner, String field, LState s, long g) {
         final Gateway.TLSConfig tls = s.l.tls();
         if (tls == null || !"Terminate".equals(tls.mode())) {
             final String why = tls == null ? "an " + s.l.protocol() + " listener needs tls.certificateRefs"
                     : "tls.mode " + tls.mode() + " is not valid on an " + s.l.protocol() + " listener";
-            warn(gw, field + ".tls", "InvalidCertificateRef", why);
+            warn(owner, field + ".tls", "InvalidCertificateRef", why);
             s.conditions.add(Condition.no("ResolvedRefs", "InvalidCertificateRef", why, g));
             s.programmed = false;
             return;
@@ -368,14 +530,14 @@ public final class GatewayTranslator {
         for (int i = 0; i < tls.certificateRefs().size(); i++) {
             final Gateway.SecretObjectReference ref = tls.certificateRefs().get(i);
             final String f = field + ".tls.certificateRefs[" + i + "]";
-            final String ns = ref.namespace() != null ? ref.namespace() : gw.metadata().namespace();
+            final String ons = owner.metadata().namespace();
+            final String ns = ref.namespace() != null ? ref.namespace() : ons;
             String r = null;
             String m = null;
             if (!(ref.group().isEmpty() || ref.group().equals("core")) || !"Secret".equals(ref.kind())) {
                 r = "InvalidCertificateRef";
                 m = "certificateRef " + ref.group() + "/" + ref.kind() + " is not a core Secret";
-            } else if (!ns.equals(gw.metadata().namespace())
-                    && !granted(gw.metadata().namespace(), "Gateway", ns, "", "Secret", ref.name())) {
+            } else if (!ns.equals(ons) && !granted(ons, owner.kind(), ns, "", "Secret", ref.name())) {
                 r = "RefNotPermitted";
                 m = "certificateRef to Secret " + ns + "/" + ref.name() + " is not permitted by any ReferenceGrant";
             } else {
@@ -387,7 +549,7 @@ public final class GatewayTranslator {
                 }
             }
             if (r != null) {
-                warn(gw, f, r, m);
+                warn(owner, f, r, m);
                 if (reason == null) {
                     reason = r;
                     message = m;
@@ -557,7 +719,7 @@ public final class GatewayTranslator {
         }
     }
 
-    private static void applyFrontendValidation(Gateway gw, LState s, long g, FrontendResult f) {
+    private static void applyFrontendValidation(LState s, long g, FrontendResult f) {
         if (!f.configured()) {
             return;
         }
@@ -758,7 +920,7 @@ public final class GatewayTranslator {
         return tlsPolicyByTarget.get(ns + "/" + service);
     }
 
-    private void supportedKinds(Gateway gw, String field, LState s, long g) {
+    private void supportedKinds(Resource owner, String field, LState s, long g) {
         final List<Gateway.RouteGroupKind> kinds = s.l.allowedRoutes().kinds();
         final List<String> routeKinds = routeKinds(s.l.protocol());
         if (kinds.isEmpty()) {
@@ -781,9 +943,39 @@ public final class GatewayTranslator {
         if (invalid) {
             s.conditions.add(Condition.no("ResolvedRefs", "InvalidRouteKinds",
                     "some allowedRoutes.kinds are not supported on this listener", g));
-            warn(gw, field + ".allowedRoutes.kinds", "InvalidRouteKinds",
+            warn(owner, field + ".allowedRoutes.kinds", "InvalidRouteKinds",
                     "some kinds are not supported on protocol " + s.l.protocol());
         }
+    }
+
+    /**
+     * The status of one listener ({@code status.listeners[]} of a Gateway or a ListenerSet): its own conditions
+     * first, then the defaults for Accepted, ResolvedRefs, Conflicted and Programmed.
+     */
+    private static Map<String, Object> listenerStatus(LState s, boolean parentInvalid, long g) {
+        final List<Object> conds = new ArrayList<>();
+        final Map<String, Condition> byType = new LinkedHashMap<>();
+        for (Condition c : s.conditions) {
+            byType.putIfAbsent(c.type(), c);
+        }
+        byType.putIfAbsent("Accepted", s.accepted ? Condition.ok("Accepted", "Accepted", "Listener accepted", g)
+                : Condition.no("Accepted", "Invalid", "Listener is invalid", g));
+        byType.putIfAbsent("ResolvedRefs", Condition.ok("ResolvedRefs", "ResolvedRefs", "References resolved", g));
+        byType.putIfAbsent("Conflicted", Condition.no("Conflicted", "NoConflicts", "No conflicts", g));
+        final boolean prog = s.valid() && !parentInvalid;
+        if (prog || !byType.containsKey("Programmed")) {
+            byType.put("Programmed", prog ? Condition.ok("Programmed", "Programmed", "Listener programmed", g)
+                    : Condition.no("Programmed", "Invalid", "Listener is not programmed", g));
+        }
+        for (Condition c : byType.values()) {
+            conds.add(c.toMap());
+        }
+        final Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", s.l.name());
+        m.put("supportedKinds", List.copyOf(s.supportedKinds));
+        m.put("attachedRoutes", s.attached);
+        m.put("conditions", conds);
+        return m;
     }
 
     private ResourceStatus gatewayStatus(Gateway gw, GState st) {
@@ -792,35 +984,20 @@ public final class GatewayTranslator {
         boolean anyProgrammed = false;
         boolean allValid = true;
         for (LState s : st.listeners) {
-            final List<Object> conds = new ArrayList<>();
-            final Map<String, Condition> byType = new LinkedHashMap<>();
-            for (Condition c : s.conditions) {
-                byType.putIfAbsent(c.type(), c);
-            }
-            byType.putIfAbsent("Accepted", s.accepted ? Condition.ok("Accepted", "Accepted", "Listener accepted", g)
-                    : Condition.no("Accepted", "Invalid", "Listener is invalid", g));
-            byType.putIfAbsent("ResolvedRefs", Condition.ok("ResolvedRefs", "ResolvedRefs", "References resolved", g));
-            byType.putIfAbsent("Conflicted", Condition.no("Conflicted", "NoConflicts", "No conflicts", g));
-            final boolean prog = s.accepted && s.programmed && !st.invalidParameters;
-            anyProgrammed |= prog;
+            anyProgrammed |= s.valid() && !st.invalidParameters;
             allValid &= s.accepted;
-            byType.put("Programmed", prog ? Condition.ok("Programmed", "Programmed", "Listener programmed", g)
-                    : Condition.no("Programmed", "Invalid", "Listener is not programmed", g));
-            for (Condition c : byType.values()) {
-                conds.add(c.toMap());
+            listeners.add(listenerStatus(s, st.invalidParameters, g));
+        }
+        int attachedSets = 0;
+        for (SetState ss : st.sets) {
+            if (ss.accepted()) {
+                attachedSets++;
+                anyProgrammed |= !st.invalidParameters;
             }
-            final Map<String, Object> m = new LinkedHashMap<>();
-            m.put("name", s.l.name());
-            m.put("supportedKinds", List.copyOf(s.supportedKinds));
-            m.put("attachedRoutes", s.attached);
-            m.put("conditions", conds);
-            listeners.add(m);
         }
         final List<Object> addrs = new ArrayList<>();
-        if (!st.listeners.isEmpty()) {
-            for (String a : st.listeners.getFirst().addresses) {
-                addrs.add(TableDump.ordered("type", "IPAddress", "value", a));
-            }
+        for (String a : st.addresses) {
+            addrs.add(TableDump.ordered("type", "IPAddress", "value", a));
         }
         final Condition accepted;
         if (st.invalidParameters) {
@@ -847,7 +1024,46 @@ public final class GatewayTranslator {
         }
         out.put("conditions", gconds);
         out.put("listeners", listeners);
+        if (!st.sets.isEmpty() || !"None".equals(gw.allowedListeners().from())) {
+            out.put("attachedListenerSets", attachedSets);
+        }
         return new ResourceStatus(gw.apiVersion(), "Gateway", gw.metadata().namespace(), gw.metadata().name(), g, out);
+    }
+
+    /**
+     * A ListenerSet's status: Accepted and Programmed (NotAllowed, ParentNotAccepted, or ListenersNotValid when no
+     * listener is valid), and its listeners like a Gateway's.
+     */
+    private ResourceStatus listenerSetStatus(SetState ss) {
+        final ListenerSet set = ss.set;
+        final long g = set.metadata().generation();
+        final boolean parentInvalid = ss.parent.invalidParameters;
+        final List<Object> listeners = new ArrayList<>();
+        boolean allValid = true;
+        for (LState s : ss.listeners) {
+            allValid &= s.valid();
+            listeners.add(listenerStatus(s, parentInvalid, g));
+        }
+        final Condition accepted;
+        final Condition programmed;
+        if (ss.rejected != null) {
+            final String msg = "NotAllowed".equals(ss.rejected) ? "the parent Gateway's spec.allowedListeners does "
+                    + "not allow ListenerSets from this namespace" : "the parent Gateway is not accepted";
+            accepted = Condition.no("Accepted", ss.rejected, msg, g);
+            programmed = Condition.no("Programmed", ss.rejected, msg, g);
+        } else if (!ss.accepted()) {
+            accepted = Condition.no("Accepted", "ListenersNotValid", "no listener is valid", g);
+            programmed = Condition.no("Programmed", "ListenersNotValid", "no listener is valid", g);
+        } else {
+            accepted = allValid ? Condition.ok("Accepted", "Accepted", "ListenerSet accepted", g)
+                    : Condition.ok("Accepted", "ListenersNotValid", "some listeners are not valid", g);
+            programmed = Condition.ok("Programmed", "Programmed", "ListenerSet programmed", g);
+        }
+        final Map<String, Object> out = new LinkedHashMap<>();
+        out.put("conditions", List.of(accepted.toMap(), programmed.toMap()));
+        out.put("listeners", listeners);
+        return new ResourceStatus(set.apiVersion(), "ListenerSet", set.metadata().namespace(),
+                set.metadata().name(), g, out);
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -1018,22 +1234,27 @@ public final class GatewayTranslator {
         }
         for (int pi = 0; pi < r.parents().size(); pi++) {
             final ParentReference p = r.parents().get(pi);
-            if (!GW_GROUP.equals(p.group()) || !"Gateway".equals(p.kind())) {
+            if (!GW_GROUP.equals(p.group()) || !"Gateway".equals(p.kind()) && !"ListenerSet".equals(p.kind())) {
                 continue;
             }
-            final String gns = p.namespace() != null ? p.namespace() : rns;
-            final GState gst = gateways.get(gns + "/" + p.name());
+            final String pns = p.namespace() != null ? p.namespace() : rns;
+            // A Gateway parentRef reaches the Gateway's own listeners only; a ListenerSet parentRef the set's.
+            final SetState sst = "ListenerSet".equals(p.kind()) ? listenerSets.get(pns + "/" + p.name()) : null;
+            final GState gst = sst != null ? sst.parent
+                    : "Gateway".equals(p.kind()) ? gateways.get(pns + "/" + p.name()) : null;
             if (gst == null) {
-                continue; // Not a Gateway of ours: another controller may own it.
+                continue; // Not a parent of ours: another controller may own it.
             }
-            if (!gst.listeners.isEmpty()) {
-                for (PolicyState ps : policies) {
-                    ps.ancestors.putIfAbsent(gns + "/" + p.name(), gst.listeners.getFirst().gw);
-                }
+            for (PolicyState ps : policies) {
+                ps.ancestors.putIfAbsent(gst.gw.metadata().namespace() + "/" + gst.gw.metadata().name(), gst.gw);
             }
             Condition accepted = null;
+            if (sst != null && !sst.accepted()) {
+                accepted = Condition.no("Accepted", "NotAllowedByListeners", "ListenerSet " + pns + "/" + p.name()
+                        + " is not accepted by its Gateway", g);
+            }
             final List<LState> candidates = new ArrayList<>();
-            for (LState s : gst.listeners) {
+            for (LState s : sst == null ? gst.listeners : sst.accepted() ? sst.listeners : List.<LState>of()) {
                 if (p.sectionName() != null && !p.sectionName().equals(s.l.name())) {
                     continue;
                 }
@@ -1042,7 +1263,7 @@ public final class GatewayTranslator {
                 }
                 candidates.add(s);
             }
-            if (candidates.isEmpty()) {
+            if (accepted == null && candidates.isEmpty()) {
                 accepted = Condition.no("Accepted", "NoMatchingParent",
                         "no listener matches sectionName/port of the parentRef", g);
             }
@@ -1109,7 +1330,7 @@ public final class GatewayTranslator {
         final Gateway.AllowedRoutes ar = s.l.allowedRoutes();
         return switch (ar.from()) {
             case "All" -> true;
-            case "Same" -> routeNs.equals(s.gw.metadata().namespace());
+            case "Same" -> routeNs.equals(s.ownerNamespace());
             case "Selector" -> ar.selector() != null && ar.selector().matches(namespaceLabels(routeNs));
             default -> false;
         };

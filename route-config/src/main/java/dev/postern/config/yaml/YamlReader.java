@@ -16,6 +16,7 @@ import dev.postern.config.gatewayapi.HTTPRouteFilter;
 import dev.postern.config.gatewayapi.HTTPRouteMatch;
 import dev.postern.config.gatewayapi.HTTPRouteRule;
 import dev.postern.config.gatewayapi.LabelSelector;
+import dev.postern.config.gatewayapi.ListenerSet;
 import dev.postern.config.gatewayapi.Namespace;
 import dev.postern.config.gatewayapi.ObjectMeta;
 import dev.postern.config.gatewayapi.ParentReference;
@@ -63,7 +64,7 @@ public final class YamlReader {
 
     private static final String GW_GROUP = "gateway.networking.k8s.io";
     /** Kinds the reader knows but Postern does not serve yet: reported as a warning, never silently. */
-    private static final Set<String> NOT_YET = Set.of("ListenerSet", "XListenerSet", "BackendTrafficPolicy",
+    private static final Set<String> NOT_YET = Set.of("XListenerSet", "BackendTrafficPolicy",
             "XBackendTrafficPolicy", "XMesh");
 
     /** What a read produced: the resources and every diagnostic. */
@@ -235,6 +236,7 @@ public final class YamlReader {
             final Resource r = switch (group + "/" + kind) {
                 case GW_GROUP + "/GatewayClass" -> gatewayClass(n, apiVersion, ctx);
                 case GW_GROUP + "/Gateway" -> gateway(n, apiVersion, ctx);
+                case GW_GROUP + "/ListenerSet" -> listenerSet(n, apiVersion, ctx);
                 case GW_GROUP + "/HTTPRoute" -> httpRoute(n, apiVersion, ctx);
                 case GW_GROUP + "/ReferenceGrant" -> referenceGrant(n, apiVersion, ctx);
                 case "/Service" -> service(n, apiVersion, ctx);
@@ -312,8 +314,27 @@ public final class YamlReader {
         final YNode spec = n.get("spec").known(Set.of("gatewayClassName", "listeners", "addresses",
                 "infrastructure", "tls", "allowedListeners", "backendTLS"));
         final String cls = spec.get("gatewayClassName").required();
+        final List<Gateway.Listener> listeners = listeners(spec.get("listeners"));
+        final List<Gateway.GatewayAddress> addrs = new ArrayList<>();
+        for (YNode a : spec.get("addresses").list()) {
+            addrs.add(new Gateway.GatewayAddress(a.get("type").str("IPAddress"), a.get("value").str("")));
+        }
+        final YNode pr = spec.get("infrastructure").get("parametersRef");
+        final Gateway.LocalParametersReference params = pr.present() ? new Gateway.LocalParametersReference(
+                pr.get("group").str(""), pr.get("kind").str(""), pr.get("name").str("")) : null;
+        final YNode al = spec.get("allowedListeners").known(Set.of("namespaces")).get("namespaces")
+                .known(Set.of("from", "selector"));
+        final Gateway.AllowedListeners allowed = al.present() ? new Gateway.AllowedListeners(al.get("from")
+                .str("None"), al.get("selector").present() ? selector(al.get("selector")) : null)
+                : Gateway.AllowedListeners.NONE;
+        return new Gateway(apiVersion, meta, source(ctx, n), cls, listeners, addrs, params,
+                frontendTls(spec.get("tls")), backendClientCertificateRef(spec.get("tls").get("backend")), allowed);
+    }
+
+    /** {@code listeners[]} of a Gateway or a ListenerSet (the same shape). */
+    private static List<Gateway.Listener> listeners(YNode list) {
         final List<Gateway.Listener> listeners = new ArrayList<>();
-        for (YNode l : spec.get("listeners").list()) {
+        for (YNode l : list.list()) {
             l.known(Set.of("name", "hostname", "port", "protocol", "tls", "allowedRoutes"));
             final Integer port = l.get("port").integer();
             if (port == null && !l.get("port").present()) {
@@ -343,15 +364,18 @@ public final class YamlReader {
                     port == null ? 0 : port, l.get("protocol").required(), tls,
                     new Gateway.AllowedRoutes(ns.get("from").str("Same"), sel, kinds)));
         }
-        final List<Gateway.GatewayAddress> addrs = new ArrayList<>();
-        for (YNode a : spec.get("addresses").list()) {
-            addrs.add(new Gateway.GatewayAddress(a.get("type").str("IPAddress"), a.get("value").str("")));
-        }
-        final YNode pr = spec.get("infrastructure").get("parametersRef");
-        final Gateway.LocalParametersReference params = pr.present() ? new Gateway.LocalParametersReference(
-                pr.get("group").str(""), pr.get("kind").str(""), pr.get("name").str("")) : null;
-        return new Gateway(apiVersion, meta, source(ctx, n), cls, listeners, addrs, params,
-                frontendTls(spec.get("tls")), backendClientCertificateRef(spec.get("tls").get("backend")));
+        return listeners;
+    }
+
+    private static ListenerSet listenerSet(YNode n, String apiVersion, YNode.Ctx ctx) {
+        n.known(TOP);
+        final ObjectMeta meta = meta(n, ctx, true);
+        final YNode spec = n.get("spec").known(Set.of("parentRef", "listeners"));
+        final YNode p = spec.get("parentRef").known(Set.of("group", "kind", "namespace", "name"));
+        final ListenerSet.ParentGatewayReference parent = new ListenerSet.ParentGatewayReference(
+                p.get("group").str(GW_GROUP), p.get("kind").str("Gateway"), p.get("namespace").str(),
+                p.get("name").required());
+        return new ListenerSet(apiVersion, meta, source(ctx, n), parent, listeners(spec.get("listeners")));
     }
 
     /** {@code spec.tls.frontend}, or null when absent. */
