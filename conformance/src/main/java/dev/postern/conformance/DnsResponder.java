@@ -60,6 +60,11 @@ public final class DnsResponder implements AutoCloseable {
         }
     }
 
+    /** The port it listens on (the one asked for, or the kernel's choice for 0). */
+    int port() {
+        return socket.getLocalPort();
+    }
+
     /** The reply to one query from {@code from}, or null when nothing is to be sent. */
     static byte[] answer(byte[] q, InetSocketAddress from) {
         if (q.length < 12 || (q[2] & 0x80) != 0) {
