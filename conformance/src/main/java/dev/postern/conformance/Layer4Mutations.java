@@ -217,8 +217,9 @@ final class Layer4Mutations {
                     && ls.getFirst() instanceof Map<?, ?> l && name.equals(l.get("name"))
                     && Integer.valueOf(attached).equals(l.get("attachedRoutes"))
                     && hasCondition(l.get("conditions"), "Accepted", "True", "Accepted")
-                    && l.get("supportedKinds") instanceof List<?> ks && ks.stream().anyMatch(k -> k instanceof Map<?, ?> m
-                    && kind.equals(m.get("kind")) && "gateway.networking.k8s.io".equals(m.get("group")))) {
+                    && l.get("supportedKinds") instanceof List<?> ks
+                    && ks.stream().anyMatch(k -> k instanceof Map<?, ?> m && kind.equals(m.get("kind"))
+                            && "gateway.networking.k8s.io".equals(m.get("group")))) {
                 return null;
             }
             Thread.sleep(100);
