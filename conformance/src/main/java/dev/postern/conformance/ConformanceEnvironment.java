@@ -59,6 +59,7 @@ public final class ConformanceEnvironment implements AutoCloseable {
     private List<Map<String, Object>> applied = List.of();
     private int nextPod = 1;
     private int nextGateway = 1;
+    private java.time.Instant lastCreation;
 
     /** One running echo replica. */
     record Pod(String namespace, String deployment, String name, InetAddress ip, Map<String, String> labels,
@@ -126,12 +127,38 @@ public final class ConformanceEnvironment implements AutoCloseable {
         }
         testPods.addAll(startPods(docs));
         applied = docs;
+        stampCreation(docs);
         rewrite();
+    }
+
+    /**
+     * Sets {@code metadata.creationTimestamp} on the objects that have none, as the API server does on create: RFC
+     * 3339 with second precision, every object of one apply with the same value, and objects created later (mid-test)
+     * strictly later than the ones before them, so "the oldest route wins" rules see the creation order the suite
+     * made (upstream sleeps a second between creates for the same reason).
+     */
+    @SuppressWarnings("unchecked")
+    private void stampCreation(List<Map<String, Object>> docs) {
+        java.time.Instant now = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+        if (lastCreation != null && !now.isAfter(lastCreation)) {
+            now = lastCreation.plusSeconds(1);
+        }
+        boolean used = false;
+        for (Map<String, Object> d : docs) {
+            if (d.get("metadata") instanceof Map<?, ?> m && m.get("creationTimestamp") == null) {
+                ((Map<String, Object>) m).put("creationTimestamp", now.toString());
+                used = true;
+            }
+        }
+        if (used) {
+            lastCreation = now;
+        }
     }
 
     /** Changes the applied objects, as the suite does mid-test (a patch, a delete), and waits for the reload. */
     public void update(java.util.function.UnaryOperator<List<Map<String, Object>>> change) throws Exception {
         applied = change.apply(new ArrayList<>(applied));
+        stampCreation(applied);
         rewrite();
     }
 
@@ -242,6 +269,7 @@ public final class ConformanceEnvironment implements AutoCloseable {
                     .forEach((k, v) -> labels.put(k, String.valueOf(v)));
             final Map<String, Integer> namedPorts = new LinkedHashMap<>();
             final Map<String, String> env = new HashMap<>();
+            boolean coredns = false;
             String tlsSecret = null;
             for (Map<String, Object> v : (List<Map<String, Object>>) ((Map<String, Object>) tmpl.get("spec"))
                     .getOrDefault("volumes", List.of())) {
@@ -251,6 +279,7 @@ public final class ConformanceEnvironment implements AutoCloseable {
             }
             for (Map<String, Object> c : (List<Map<String, Object>>) ((Map<String, Object>) tmpl.get("spec"))
                     .get("containers")) {
+                coredns |= String.valueOf(c.get("image")).contains("/coredns/coredns:");
                 for (Map<String, Object> p : (List<Map<String, Object>>) c.getOrDefault("ports", List.of())) {
                     namedPorts.put(String.valueOf(p.getOrDefault("name", "port-" + p.get("containerPort"))),
                             ((Number) p.get("containerPort")).intValue());
@@ -262,7 +291,7 @@ public final class ConformanceEnvironment implements AutoCloseable {
                 }
             }
             final boolean http = !env.containsKey("GRPC_ECHO_SERVER") && !env.containsKey("TCP_ECHO_SERVER")
-                    && !env.containsKey("UDP_ECHO_SERVER") && !name.equals("coredns");
+                    && !env.containsKey("UDP_ECHO_SERVER") && !coredns;
             for (int i = 0; i < replicas; i++) {
                 final int n = nextPod++;
                 final InetAddress ip = InetAddress.ofLiteral("127.10." + (n / 250) + "." + (n % 250 + 1));
@@ -314,6 +343,10 @@ public final class ConformanceEnvironment implements AutoCloseable {
                     for (int port : ports) {
                         servers.add(UdpEchoServer.start(ip, port, ns, env.getOrDefault("SERVICE_NAME", ""), pod));
                     }
+                }
+                if (coredns) {
+                    // The suite's CoreDNS (Corefile: whoami for foo.bar.com, forward for the rest) on 53/UDP.
+                    servers.add(DnsResponder.start(ip, 53));
                 }
                 if (env.containsKey("GRPC_ECHO_SERVER")) {
                     servers.add(GrpcEchoServer.start(echoGroup, echoChannel, new InetSocketAddress(ip, 3000),

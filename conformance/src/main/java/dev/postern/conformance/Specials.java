@@ -158,6 +158,9 @@ public final class Specials {
      * case's backend.
      */
     static String tcp(ConformanceCase t, ConformanceEnvironment env, long budgetMs) throws Exception {
+        if (t.name().equals("TCPRouteReferenceGrant") || t.name().equals("TCPRouteMultipleRoutesAttachment")) {
+            return Layer4Mutations.tcp(t, env, budgetMs);
+        }
         if (t.name().equals("TCPRouteWeightedRouting")) {
             // tcp.ExpectAddressBeAvailable, then weight.NewFunctionBasedSender over tcp.EchoSendOnce (TEST -> pod).
             final ConformanceCase.GatewayRef g = t.gateways().values().iterator().next();
@@ -202,6 +205,13 @@ public final class Specials {
      * Service and namespace; retried every second within {@code budgetMs}.
      */
     static String udp(ConformanceCase t, ConformanceEnvironment env, long budgetMs) throws Exception {
+        switch (t.name()) {
+            case "UDPRouteReferenceGrant", "UDPRouteMultipleRoutesAttachment", "UDPRoute" -> {
+                return Layer4Mutations.udp(t, env, budgetMs);
+            }
+            default -> {
+            }
+        }
         final java.util.List<String> failures = new java.util.ArrayList<>();
         final byte[] probe = "gateway-api-conformance-udp-echo".getBytes(java.nio.charset.StandardCharsets.UTF_8);
         if (t.name().equals("UDPRouteWeightedRouting")) {
@@ -260,7 +270,7 @@ public final class Specials {
     }
 
     /** One echo-basic tcpserver exchange; TLS with {@code sni} when {@code ctx} is not null. */
-    private static String tcpEcho(java.net.InetSocketAddress addr, String sni, javax.net.ssl.SSLContext ctx,
+    static String tcpEcho(java.net.InetSocketAddress addr, String sni, javax.net.ssl.SSLContext ctx,
                                   boolean passthrough, String namespace, String backend, long budgetMs)
             throws Exception {
         final long deadline = System.currentTimeMillis() + budgetMs;
@@ -624,7 +634,7 @@ public final class Specials {
     /**
      * @param probe one request; returns the pod that answered, or a string starting with "!" on failure
      */
-    private static String weights(java.util.concurrent.Callable<String> probe, Map<String, Double> want)
+    static String weights(java.util.concurrent.Callable<String> probe, Map<String, Double> want)
             throws Exception {
         String last = null;
         final ExecutorService pool = Executors.newFixedThreadPool(10);
