@@ -680,4 +680,75 @@ class StatusConformanceTest {
                 .acceptedByListenerSet(INFRA, "listenerset-section-name", INFRA + "/route-via-listenerset")
                 .routeCondition(INFRA, "route-via-gateway", INFRA, gw, cond("Accepted", "False", "NoMatchingParent"));
     }
+
+    // The last GATEWAY-HTTP extended status tests.
+
+    @Test
+    void httpRouteInvalidParentRefSectionNameNotMatchingPort() {
+        StatusExpectations.forTest("httproute-invalid-parentref-section-name-not-matching-port")
+                .routeCondition(INFRA, "httproute-listener-section-name-not-matching-port", INFRA,
+                        "gateway-with-one-not-matching-port-and-section-name-route",
+                        cond("Accepted", "False", "NoMatchingParent"))
+                .noAcceptedParents(INFRA, "httproute-listener-section-name-not-matching-port")
+                .zeroRoutes(INFRA, "gateway-with-one-not-matching-port-and-section-name-route");
+    }
+
+    /** GatewayListenerMustHaveConditions per listener: only the listener with the bad CA reference is affected. */
+    @Test
+    void gatewayInvalidFrontendClientCertificateValidation() {
+        final String gw = "gateway-with-invalid-client-cert-validation";
+        StatusExpectations.forTest("gateway-with-invalid-clientcertificate-validation")
+                .listeners(INFRA, gw,
+                        listener("https", HR, 0, cond("ResolvedRefs", "True"), cond("Accepted", "True"),
+                                cond("Programmed", "True")),
+                        listener("https-unresolved", HR, 0,
+                                cond("ResolvedRefs", "False", "InvalidCACertificateRef"),
+                                cond("Accepted", "False", "NoValidCACertificate"), cond("Programmed", "False")),
+                        listener("https-invalid-kind", HR, 0,
+                                cond("ResolvedRefs", "False", "InvalidCACertificateKind"),
+                                cond("Accepted", "False", "NoValidCACertificate"), cond("Programmed", "False")),
+                        listener("https-grant-missing", HR, 0,
+                                cond("ResolvedRefs", "False", "RefNotPermitted"),
+                                cond("Accepted", "False", "NoValidCACertificate"), cond("Programmed", "False")));
+    }
+
+    /**
+     * BackendTLSPolicyMustHaveLatestConditions before and after a spec change (the validation hostname), and
+     * Accepted=True for the Gateway ancestor.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void backendTLSPolicyObservedGenerationBump(@TempDir Path root) throws Exception {
+        final String y = M.test("backendtlspolicy-observed-generation-bump");
+        try (WatchedConfig w = new WatchedConfig(root, M.base(), SuiteCertificates.setupObjects(), y)) {
+            final ResourceStatus first = w.current().status("BackendTLSPolicy", INFRA, "observed-generation-bump");
+            policyLatestAndAccepted(first);
+            final String bumped = y.replaceFirst("(name: observed-generation-bump\\n  namespace: "
+                    + "gateway-conformance-infra\\n)(spec:\\n  targetRefs)", "$1  generation: 2\n$2")
+                    .replace("hostname: \"abc.example.com\"", "hostname: \"foo.example.com\"");
+            final ResourceStatus second = w.write(2, bumped).status("BackendTLSPolicy", INFRA,
+                    "observed-generation-bump");
+            assertEquals(2, second.generation());
+            StatusExpectations.assertGenerationsDiffer(first.generation(), second.generation());
+            policyLatestAndAccepted(second);
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static void policyLatestAndAccepted(ResourceStatus s) {
+        final java.util.List<Map<String, Object>> ancestors =
+                (java.util.List<Map<String, Object>>) s.status().get("ancestors");
+        assertTrue(ancestors != null && !ancestors.isEmpty(), () -> "no ancestors: " + s.status());
+        boolean gateway = false;
+        for (Map<String, Object> a : ancestors) {
+            StatusExpectations.latestGeneration("BackendTLSPolicy ancestor", a.get("conditions"), s.generation());
+            final Map<String, Object> ref = (Map<String, Object>) a.get("ancestorRef");
+            if ("same-namespace".equals(ref.get("name"))) {
+                StatusExpectations.conditionsMatch("ancestor same-namespace", a.get("conditions"),
+                        java.util.List.of(cond("Accepted", "True")));
+                gateway = true;
+            }
+        }
+        assertTrue(gateway, () -> "no Gateway same-namespace among the ancestors " + ancestors);
+    }
 }
