@@ -271,13 +271,21 @@ class RequestHeadFuzzTest {
 
         /** The next CRLF-terminated line without its CRLF, or null when there is none or a bare CR/LF. */
         private String line() {
+            return line(false);
+        }
+
+        /**
+         * The next CRLF-terminated line; a bare CR inside it is refused unless {@code crIsSpace} (the request line:
+         * RFC 9112 §3 lets a recipient read a bare CR there as SP, and §2.2 lets it replace one with SP).
+         */
+        private String line(boolean crIsSpace) {
             for (int i = pos; i < b.length; i++) {
                 if (b[i] == '\n') {
                     if (i == pos || b[i - 1] != '\r') {
                         return null; // bare LF
                     }
                     final String l = ascii(b, pos, i - 1);
-                    if (l.indexOf('\r') >= 0) {
+                    if (l.indexOf('\r') >= 0 && !crIsSpace) {
                         return null; // bare CR
                     }
                     pos = i + 1;
@@ -288,12 +296,14 @@ class RequestHeadFuzzTest {
         }
 
         private Head head() {
-            final String rl = line();
+            final String rl = line(true);
             if (rl == null) {
                 return null;
             }
-            // RFC 9112 §3: a recipient MAY split the request line on runs of whitespace; Netty does, for SP runs.
-            final String[] parts = rl.split(" +");
+            // RFC 9112 §3: a recipient MAY split the request line on whitespace (SP, HTAB, VT, FF; a bare CR is
+            // refused above) and ignore whitespace before and after; Netty does, and so does Postern (decision 53).
+            final String[] parts = rl.replaceAll("^[ \\t\\x0B\\f\\r]+|[ \\t\\x0B\\f\\r]+$", "")
+                    .split("[ \\t\\x0B\\f\\r]+");
             if (parts.length != 3 || !token(parts[0]) || parts[1].isEmpty() || !visible(parts[1])
                     // Open finding: Netty reads the HTTP-name case-insensitively ("hTTP/1.1" is routed) and keeps no
                     // trace of the original case; tolerated here until the guard checks the raw request line.

@@ -66,6 +66,17 @@ import java.util.concurrent.TimeUnit;
  * connection; there are no locks.
  */
 public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
+
+    /**
+     * Whether an HTTP/1.1 request head passes the checks this handler applies before routing (framing, one Host,
+     * a well-formed target and authority). The h2c upgrade takes only such a request: one it would refuse must
+     * get its 400 here rather than be converted to HTTP/2 (found by RequestHeadFuzzTest).
+     */
+    public static boolean acceptableHead(HttpRequest r) {
+        return Exchange.framingValid(r) && RequestHead.parse(r.method().name(), r.uri(),
+                r.headers().get(HttpHeaderNames.HOST), r.headers()) != null;
+    }
+
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Http1ProxyHandler.class);
     private static final AsciiString UPSTREAM_SERVICE_TIME = AsciiString.cached("x-envoy-upstream-service-time");
     private static final AsciiString EXPECTED_TIMEOUT = AsciiString.cached("x-envoy-expected-rq-timeout-ms");
@@ -452,7 +463,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
          * other than 1.0/1.1, more than one Host, any Transfer-Encoding other than exactly {@code chunked}, and any
          * Transfer-Encoding in HTTP/1.0 (RFC 9112 §6.1: the framing is faulty).
          */
-        private boolean framingValid(HttpRequest r) {
+        private static boolean framingValid(HttpRequest r) {
             final HttpVersion v = r.protocolVersion();
             if (v.majorVersion() != 1 || v.minorVersion() > 1) {
                 return false;

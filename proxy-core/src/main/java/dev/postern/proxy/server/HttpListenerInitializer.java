@@ -112,9 +112,13 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
              */
             @Override
             protected boolean shouldHandleUpgradeRequest(io.netty.handler.codec.http.HttpRequest req) {
+                // Only a request Postern would route is upgraded: a malformed one (a NUL in the target, two Hosts)
+                // stays HTTP/1.1 and gets its 400 there, instead of failing the HTTP/2 conversion of its head
+                // (found by RequestHeadFuzzTest).
                 return req.protocolVersion().equals(io.netty.handler.codec.http.HttpVersion.HTTP_1_1)
                         && req.headers().containsValue(io.netty.handler.codec.http.HttpHeaderNames.UPGRADE,
-                        Http2CodecUtilNames.H2C, true);
+                        Http2CodecUtilNames.H2C, true)
+                        && Http1ProxyHandler.acceptableHead(req);
             }
         };
         final CleartextHttp2ServerUpgradeHandler cleartext = new CleartextHttp2ServerUpgradeHandler(http1, upgrade,
