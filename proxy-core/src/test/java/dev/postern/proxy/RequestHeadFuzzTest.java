@@ -322,6 +322,7 @@ class RequestHeadFuzzTest {
             final List<String> te = new ArrayList<>();
             boolean close = !http11;
             boolean upgrade = false;
+            boolean h2c = false;
             while (true) {
                 final String l = line();
                 if (l == null) {
@@ -357,6 +358,7 @@ class RequestHeadFuzzTest {
                         close &= !(v.contains("keep-alive") && !http11);
                         upgrade |= v.contains("upgrade");
                     }
+                    case "upgrade" -> h2c |= value.toLowerCase(Locale.ROOT).contains("h2c");
                     default -> {
                     }
                 }
@@ -374,8 +376,10 @@ class RequestHeadFuzzTest {
                 }
                 length = Long.parseLong(cl.getFirst());
             }
-            // After a close, an upgrade or HTTP/1.0 framing by Transfer-Encoding, nothing more is read.
-            return new Head(length, !te.isEmpty(), close || upgrade || (!http11 && !te.isEmpty()));
+            // After a close, an h2c upgrade or HTTP/1.0 framing by Transfer-Encoding, nothing more is read as
+            // HTTP/1.1. Any other upgrade is answered by the catch-all redirect (never 101), so the connection stays
+            // HTTP/1.1 and a pipelined request after it is a request (RFC 9110 §7.8).
+            return new Head(length, !te.isEmpty(), close || (upgrade && h2c) || (!http11 && !te.isEmpty()));
         }
 
         /** Skips a body; false when it is incomplete or invalid (nothing after it can be a request). */

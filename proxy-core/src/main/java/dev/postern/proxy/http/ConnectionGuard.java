@@ -30,7 +30,8 @@ import java.util.concurrent.TimeUnit;
  *   <li>obs-fold: Netty's decoder folds header continuation lines into the previous value; RFC 9112 §5.2 lets a
  *       server reject them instead, which is what a proxy must do (the folded and unfolded readings differ). The
  *       raw bytes of each request head are scanned, up to the empty line that ends it, for a line starting
- *       with SP or HTAB; one answers 400 and closes. Body bytes are never scanned.</li>
+ *       with SP or HTAB, and for a field line without a colon (which Netty would read as an empty field); either
+ *       answers 400 and closes. Body bytes are never scanned.</li>
  * </ul>
  *
  * <p>One timer per connection, rescheduled lazily: reads and writes only store {@code System.nanoTime()}; the timer
@@ -83,6 +84,8 @@ public final class ConnectionGuard extends ChannelDuplexHandler implements ByteP
     private boolean atLineStart;
     private int lineLen;
     private int lines;
+    private boolean lineHasColon;
+    /** The head has an obs-fold line or a field line without a colon: 400 and close. */
     private boolean folded;
     /** A fixed response was sent and the connection is closing: nothing more is read. */
     private boolean rejected;
@@ -179,7 +182,10 @@ public final class ConnectionGuard extends ChannelDuplexHandler implements ByteP
         ctx.write(msg, promise);
     }
 
-    /** Scans one byte of a request head: false stops at the end of the head or at an obs-fold line. */
+    /**
+     * Scans one byte of a request head: false stops at the end of the head, at an obs-fold line or at a field line
+     * without a colon.
+     */
     @Override
     public boolean process(byte b) {
         if (b == '\n') {
@@ -188,11 +194,21 @@ public final class ConnectionGuard extends ChannelDuplexHandler implements ByteP
                 return false;
             }
             if (lineLen > 0) {
+                if (lines > 0 && !lineHasColon) {
+                    // RFC 9112 §5: a field line is name ":" value. Netty's decoder reads a line without a colon as
+                    // a field with an empty value, which a backend may read differently (found by fuzzing).
+                    folded = true;
+                    return false;
+                }
                 lines++;
             }
             lineLen = 0;
+            lineHasColon = false;
             atLineStart = true;
             return true;
+        }
+        if (b == ':') {
+            lineHasColon = true;
         }
         if (b == '\r') {
             return true;
@@ -209,6 +225,7 @@ public final class ConnectionGuard extends ChannelDuplexHandler implements ByteP
     private void resetScan() {
         scanning = true;
         atLineStart = true;
+        lineHasColon = false;
         lineLen = 0;
         lines = 0;
         folded = false;
