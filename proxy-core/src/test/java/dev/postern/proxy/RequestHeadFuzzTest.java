@@ -250,7 +250,7 @@ class RequestHeadFuzzTest {
                 if (r.pos >= input.length) {
                     return n;
                 }
-                final Head h = r.head();
+                final Head h = r.head(n == 0);
                 if (h == null) {
                     return n;
                 }
@@ -295,7 +295,13 @@ class RequestHeadFuzzTest {
             return null;
         }
 
-        private Head head() {
+        /**
+         * One request head. Postern rejects obs-fold in the first head it reads; a pipelined head that arrives in
+         * the same read is unfolded by Netty's decoder instead, which RFC 9112 §5.2 also allows (the connection
+         * guard scans raw bytes only up to the end of the head it is waiting for), so obs-fold is tolerated here
+         * after the first head.
+         */
+        private Head head(boolean first) {
             final String rl = line(true);
             if (rl == null) {
                 return null;
@@ -321,8 +327,7 @@ class RequestHeadFuzzTest {
             final List<String> cl = new ArrayList<>();
             final List<String> te = new ArrayList<>();
             boolean close = !http11;
-            boolean upgrade = false;
-            boolean h2c = false;
+            boolean sawField = false;
             while (true) {
                 final String l = line();
                 if (l == null) {
@@ -332,8 +337,12 @@ class RequestHeadFuzzTest {
                     break;
                 }
                 if (l.charAt(0) == ' ' || l.charAt(0) == '\t') {
-                    return null; // obs-fold
+                    if (first || !sawField) {
+                        return null; // obs-fold (or whitespace before the first field)
+                    }
+                    continue; // a continuation of the previous field, unfolded by the decoder
                 }
+                sawField = true;
                 final int colon = l.indexOf(':');
                 if (colon <= 0 || !token(l.substring(0, colon))) {
                     return null;
@@ -356,9 +365,7 @@ class RequestHeadFuzzTest {
                         final String v = value.toLowerCase(Locale.ROOT);
                         close |= v.contains("close");
                         close &= !(v.contains("keep-alive") && !http11);
-                        upgrade |= v.contains("upgrade");
                     }
-                    case "upgrade" -> h2c |= value.toLowerCase(Locale.ROOT).contains("h2c");
                     default -> {
                     }
                 }
@@ -376,10 +383,11 @@ class RequestHeadFuzzTest {
                 }
                 length = Long.parseLong(cl.getFirst());
             }
-            // After a close, an h2c upgrade or HTTP/1.0 framing by Transfer-Encoding, nothing more is read as
-            // HTTP/1.1. Any other upgrade is answered by the catch-all redirect (never 101), so the connection stays
-            // HTTP/1.1 and a pipelined request after it is a request (RFC 9110 §7.8).
-            return new Head(length, !te.isEmpty(), close || (upgrade && h2c) || (!http11 && !te.isEmpty()));
+            // After a close or HTTP/1.0 framing by Transfer-Encoding, nothing more is read. An upgrade does not end
+            // the count: one that is not switched (any but a complete h2c upgrade; the catch-all route answers 302)
+            // leaves the connection HTTP/1.1, so a pipelined request after it is a request (RFC 9110 §7.8); after a
+            // switched h2c upgrade the rest is HTTP/2 and no HTTP/1.1 answer can be counted as routed anyway.
+            return new Head(length, !te.isEmpty(), close || (!http11 && !te.isEmpty()));
         }
 
         /** Skips a body; false when it is incomplete or invalid (nothing after it can be a request). */

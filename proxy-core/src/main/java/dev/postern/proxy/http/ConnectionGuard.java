@@ -79,12 +79,18 @@ public final class ConnectionGuard extends ChannelDuplexHandler implements ByteP
     private ScheduledFuture<?> timer;
     private long timerAt;
 
+    private static final byte[] CONTENT_LENGTH = "content-length".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+
     // obs-fold scan of the current head
     private boolean scanning;
     private boolean atLineStart;
     private int lineLen;
     private int lines;
     private boolean lineHasColon;
+    /** Characters of "content-length" matched at the start of the current line; -1 once it cannot match. */
+    private int clMatch;
+    /** Content-Length field lines in this head: a second one is 400 (Netty keeps one of two in HTTP/1.0). */
+    private int clLines;
     /** The head has an obs-fold line or a field line without a colon: 400 and close. */
     private boolean folded;
     /** A fixed response was sent and the connection is closing: nothing more is read. */
@@ -204,11 +210,23 @@ public final class ConnectionGuard extends ChannelDuplexHandler implements ByteP
             }
             lineLen = 0;
             lineHasColon = false;
+            clMatch = 0;
             atLineStart = true;
             return true;
         }
         if (b == ':') {
             lineHasColon = true;
+        }
+        if (lines > 0 && clMatch >= 0) {
+            if (clMatch < CONTENT_LENGTH.length) {
+                clMatch = ((b >= 'A' && b <= 'Z') ? b + 32 : b) == CONTENT_LENGTH[clMatch] ? clMatch + 1 : -1;
+            } else {
+                clMatch = -1;
+                if (b == ':' && ++clLines > 1) {
+                    folded = true; // RFC 9112 §6.3: more than one Content-Length is an invalid framing
+                    return false;
+                }
+            }
         }
         if (b == '\r') {
             return true;
@@ -226,6 +244,8 @@ public final class ConnectionGuard extends ChannelDuplexHandler implements ByteP
         scanning = true;
         atLineStart = true;
         lineHasColon = false;
+        clMatch = 0;
+        clLines = 0;
         lineLen = 0;
         lines = 0;
         folded = false;

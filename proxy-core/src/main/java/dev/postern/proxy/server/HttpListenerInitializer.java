@@ -118,7 +118,11 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 return req.protocolVersion().equals(io.netty.handler.codec.http.HttpVersion.HTTP_1_1)
                         && req.headers().containsValue(io.netty.handler.codec.http.HttpHeaderNames.UPGRADE,
                         Http2CodecUtilNames.H2C, true)
-                        && Http1ProxyHandler.acceptableHead(req);
+                        && Http1ProxyHandler.acceptableHead(req)
+                        // and only without a body: the upgrade handler would buffer one whole (a client closing
+                        // mid-body was an error in the log), and h2c upgrades carry none in practice
+                        && !io.netty.handler.codec.http.HttpUtil.isTransferEncodingChunked(req)
+                        && io.netty.handler.codec.http.HttpUtil.getContentLength(req, 0L) == 0;
             }
         };
         final CleartextHttp2ServerUpgradeHandler cleartext = new CleartextHttp2ServerUpgradeHandler(http1, upgrade,
