@@ -362,9 +362,13 @@ class RequestHeadFuzzTest {
                     case "content-length" -> cl.add(value);
                     case "transfer-encoding" -> te.add(value);
                     case "connection" -> {
-                        final String v = value.toLowerCase(Locale.ROOT);
-                        close |= v.contains("close");
-                        close &= !(v.contains("keep-alive") && !http11);
+                        // Connection is a token list: "closegrade" is not "close".
+                        final List<String> tokens = new ArrayList<>();
+                        for (String t : value.toLowerCase(Locale.ROOT).split(",")) {
+                            tokens.add(t.strip());
+                        }
+                        close |= tokens.contains("close");
+                        close &= !(tokens.contains("keep-alive") && !http11);
                     }
                     default -> {
                     }

@@ -297,7 +297,10 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         // Bad input a codec rejected, or the peer went away: expected, and not worth a log line each (an attacker
         // would fill the log). Anything else is a bug in Postern.
-        if (cause instanceof java.io.IOException || cause instanceof io.netty.handler.codec.DecoderException) {
+        if (cause instanceof java.io.IOException || cause instanceof io.netty.handler.codec.DecoderException
+                || cause instanceof io.netty.handler.codec.http2.Http2Exception
+                || cause instanceof io.netty.handler.codec.PrematureChannelClosureException) {
+            // (an HTTP/2 stream error such as two content-length fields: the codec resets the stream itself)
             LOG.debug("closing {}: {}", ctx.channel(), cause.toString());
         } else {
             LOG.warn("closing {} after an unexpected error", ctx.channel(), cause);

@@ -105,6 +105,19 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 AsciiString.contentEquals(Http2CodecUtilNames.H2C, protocol)
                         ? new Http2ServerUpgradeCodec(http2FrameCodec(), new Http2Setup(false), multiplex()) : null,
                 64 * 1024) {
+            /** Whether a request was seen on this connection: only the first may upgrade (RFC 7540 §3.2). */
+            private boolean seen;
+
+            @Override
+            protected void decode(io.netty.channel.ChannelHandlerContext ctx,
+                                  io.netty.handler.codec.http.HttpObject msg, List<Object> out) throws Exception {
+                final boolean request = msg instanceof io.netty.handler.codec.http.HttpRequest;
+                super.decode(ctx, msg, out); // asks shouldHandleUpgradeRequest only for requests with Upgrade
+                if (request) {
+                    seen = true;
+                }
+            }
+
             /**
              * Only h2c upgrades are Postern's; others (WebSocket) go to the backend untouched. Only from HTTP/1.1
              * (RFC 7540 §3.2): any other version goes on to the HTTP/1.1 handler, which answers 400 (an
@@ -114,11 +127,13 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
             protected boolean shouldHandleUpgradeRequest(io.netty.handler.codec.http.HttpRequest req) {
                 // Only a request Postern would route is upgraded: a malformed one (a NUL in the target, two Hosts)
                 // stays HTTP/1.1 and gets its 400 there, instead of failing the HTTP/2 conversion of its head
-                // (found by RequestHeadFuzzTest).
-                return req.protocolVersion().equals(io.netty.handler.codec.http.HttpVersion.HTTP_1_1)
+                // (found by RequestHeadFuzzTest). Only the connection's first request: a pipelined upgrade behind a
+                // request that was refused and is closing the connection failed inside the HTTP/2 codec.
+                return !seen && req.protocolVersion().equals(io.netty.handler.codec.http.HttpVersion.HTTP_1_1)
                         && req.headers().containsValue(io.netty.handler.codec.http.HttpHeaderNames.UPGRADE,
                         Http2CodecUtilNames.H2C, true)
                         && Http1ProxyHandler.acceptableHead(req)
+                        && !req.method().equals(io.netty.handler.codec.http.HttpMethod.CONNECT) // no h2 form for it
                         // and only without a body: the upgrade handler would buffer one whole (a client closing
                         // mid-body was an error in the log), and h2c upgrades carry none in practice
                         && !io.netty.handler.codec.http.HttpUtil.isTransferEncodingChunked(req)
