@@ -112,10 +112,18 @@ final class StatusExpectations {
     }
 
     /** GatewayStatusMustHaveListeners. */
-    @SuppressWarnings("unchecked")
     StatusExpectations listeners(String ns, String name, Listener... expected) {
-        final ResourceStatus s = status("Gateway", ns, name);
-        latestGeneration("Gateway " + name, s.status().get("conditions"), s.generation());
+        return listenersOf("Gateway", ns, name, expected);
+    }
+
+    /**
+     * The listeners of a Gateway or ListenerSet: exact count, and per listener supportedKinds (a subset, or empty
+     * when the expectation names none), exact attachedRoutes and conditions as a subset.
+     */
+    @SuppressWarnings("unchecked")
+    private StatusExpectations listenersOf(String kind, String ns, String name, Listener... expected) {
+        final ResourceStatus s = status(kind, ns, name);
+        latestGeneration(kind + " " + name, s.status().get("conditions"), s.generation());
         final List<Map<String, Object>> ls = (List<Map<String, Object>>) s.status().get("listeners");
         assertEquals(expected.length, ls.size(), () -> "listener count of " + name + ": " + ls);
         for (Listener e : expected) {
@@ -273,23 +281,8 @@ final class StatusExpectations {
      * ListenerSetStatusMustHaveListeners: exact listener count, and per listener supportedKinds as a subset,
      * exact attachedRoutes and conditions as a subset.
      */
-    @SuppressWarnings("unchecked")
     StatusExpectations listenerSetListeners(String ns, String name, Listener... expected) {
-        final ResourceStatus s = status("ListenerSet", ns, name);
-        latestGeneration("ListenerSet " + name, s.status().get("conditions"), s.generation());
-        final List<Map<String, Object>> ls = (List<Map<String, Object>>) s.status().get("listeners");
-        assertEquals(expected.length, ls.size(), () -> "listener count of " + name + ": " + ls);
-        for (Listener e : expected) {
-            final Map<String, Object> l = ls.stream().filter(x -> x.get("name").equals(e.name())).findFirst()
-                    .orElseGet(() -> fail("no listener " + e.name() + " in " + ls));
-            final List<Map<String, Object>> kinds = (List<Map<String, Object>>) l.get("supportedKinds");
-            assertTrue(kinds.stream().anyMatch(k -> k.get("kind").equals(e.supportedKind())
-                    && k.get("group").equals("gateway.networking.k8s.io")), () -> name + "/" + e.name()
-                    + ": supportedKinds " + kinds);
-            assertEquals(e.attachedRoutes(), l.get("attachedRoutes"), () -> name + "/" + e.name() + " attachedRoutes");
-            conditionsMatch(name + "/" + e.name(), l.get("conditions"), e.conditions());
-        }
-        return this;
+        return listenersOf("ListenerSet", ns, name, expected);
     }
 
     /**

@@ -60,18 +60,7 @@ class RequestHeadFuzzTest {
     private static final List<String> PROBLEMS = new ArrayList<>();
 
     static {
-        final YamlReader.Result read = YamlReader.read("fuzz.yaml", """
-                apiVersion: gateway.networking.k8s.io/v1
-                kind: GatewayClass
-                metadata: {name: postern}
-                spec: {controllerName: postern.dev/gateway-controller}
-                ---
-                apiVersion: gateway.networking.k8s.io/v1
-                kind: Gateway
-                metadata: {name: gw, namespace: default}
-                spec:
-                  gatewayClassName: postern
-                  addresses: [{type: IPAddress, value: 127.0.0.1}]
+        final YamlReader.Result read = YamlReader.read("fuzz.yaml", TestGateway.GATEWAY_HEAD + """
                   listeners: [{name: http, protocol: HTTP, port: 8080}]
                 ---
                 apiVersion: gateway.networking.k8s.io/v1
