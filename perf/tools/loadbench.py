@@ -427,10 +427,10 @@ spec:
 """)
 
 
-def bootstrap_file(path, admin_port):
+def bootstrap_file(path, admin_port, transport="epoll"):
     write(path, f"""# perf/run: Postern on one event loop (the whole JVM is pinned to one core by taskset).
 admin: {{address: 127.0.0.1, port: {admin_port}}}
-transport: epoll
+transport: {transport}
 eventLoops: 1
 accessLog: false
 """)
@@ -584,7 +584,9 @@ class Harness:
             postern_config(self.postern_b_dir, self.ports["postern_b"], self.ports["postern_b_tls"], self.ports["up"],
                            crt, key)
             self.bootstrap_b = os.path.join(self.work, "bootstrap-b.yaml")
-            bootstrap_file(self.bootstrap_b, self.ports["postern_b_admin"])
+            # POSTERN_B_TRANSPORT: an A/B of the I/O transport (epoll against io_uring) with one build
+            bootstrap_file(self.bootstrap_b, self.ports["postern_b_admin"],
+                           os.environ.get("POSTERN_B_TRANSPORT", "epoll"))
 
         L, P = a.load_cpus, a.proxy_cpus
         self.procs.start("upstream", ["nginx", "-p", up, "-c", os.path.join(up, "nginx.conf")], L)
@@ -615,8 +617,11 @@ class Harness:
     def jvm_cmd(self, config_dir, bootstrap, gc_log=None, root=None):
         # The GC log (pauses only, to a file) lets the churn report show what a rebuild costs the event loop.
         gc = [f"-Xlog:gc:file={gc_log}"] if gc_log and "-Xlog:gc" not in self.a.jvm_flags else []
+        flags = self.a.jvm_flags
+        if root and root != self.a.root and os.environ.get("POSTERN_B_JVM_FLAGS"):
+            flags = os.environ["POSTERN_B_JVM_FLAGS"]  # A/B of JVM flags: Postern B runs with these instead
         root = root or self.a.root
-        return ([self.a.java] + shlex.split(self.a.jvm_flags) + gc
+        return ([self.a.java] + shlex.split(flags) + gc
                 + ["-Dpostern.home=" + root, "-jar", os.path.join(root, "proxy-core", "target", "postern.jar"),
                    "run", config_dir, "--bootstrap", bootstrap])
 
