@@ -59,6 +59,7 @@ public final class PosternServer implements AutoCloseable {
     private final Bootstrap bootstrap;
     private final ConfigRef config;
     private final Transport transport;
+    /** Where listening sockets are registered: the worker loops themselves. */
     private final EventLoopGroup bossGroup;
     private final EventLoopGroup workerGroup;
     private final ServerContext context;
@@ -99,8 +100,13 @@ public final class PosternServer implements AutoCloseable {
                     + "--sun-misc-unsafe-memory-access=allow", String.valueOf(
                     io.netty.util.internal.PlatformDependent.getUnsafeUnavailabilityCause()));
         }
-        this.bossGroup = transport.newGroup(1, new DefaultThreadFactory("postern-accept", true));
         this.workerGroup = transport.newGroup(loops, new DefaultThreadFactory("postern-io", true));
+        // Connections are accepted on the event loops themselves, as HAProxy, nginx and Envoy workers do: with a
+        // thread of its own, every accepted connection was handed to its loop across threads (a task, an eventfd
+        // wakeup and a context switch: about a third of the CPU of a connection-per-request load, perf/FINDINGS.md
+        // §13). Each listening socket is registered on one loop, which registers the connections it gives to
+        // itself at once and passes the others on round-robin.
+        this.bossGroup = workerGroup;
         final ForwardedHeaderPolicy policy = new ForwardedHeaderPolicy(bootstrap.xffNumTrustedHops(),
                 CidrSet.parse(bootstrap.internalCidrs()), localAddress());
         this.context = new ServerContext(config, policy, bootstrap, transport);
@@ -135,7 +141,6 @@ public final class PosternServer implements AutoCloseable {
                 problem = e.getMessage();
                 if (tc.required()) {
                     workerGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-                    bossGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS);
                     throw new IllegalStateException("tproxy.required is set and TPROXY cannot run: " + problem, e);
                 }
                 LOG.error("tproxy: disabled, Gateways are bound as without TPROXY: {}", problem);
@@ -587,7 +592,6 @@ public final class PosternServer implements AutoCloseable {
         health.close();
         context.close();
         workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
-        bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
         context.serverTls().close();
     }
 }
