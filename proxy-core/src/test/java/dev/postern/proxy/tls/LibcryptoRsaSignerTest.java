@@ -20,6 +20,7 @@ import java.util.concurrent.atomic.LongAdder;
 
 import javax.net.ssl.SSLHandshakeException;
 
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -29,6 +30,12 @@ import org.junit.jupiter.api.Test;
  */
 class LibcryptoRsaSignerTest {
     private static final byte[] MESSAGE = "a TLS 1.3 CertificateVerify input".getBytes(StandardCharsets.US_ASCII);
+
+    @BeforeAll
+    static void loadBoringssl() {
+        // The SSL_SIGN_* constants are read from netty-tcnative, so it must be loaded first.
+        io.netty.handler.ssl.OpenSsl.ensureAvailability();
+    }
 
     private static X509Bundle rsa(String cn) throws Exception {
         return new CertificateBuilder().rsa2048().subject("CN=" + cn)
