@@ -36,8 +36,9 @@ import javax.net.ssl.SSLException;
  * the thread's CPU clock. Rounds alternate {@code tls.rsaSigner: boringssl} and {@code libcrypto}, so both see the
  * same machine noise. Issue 12.
  *
- * <p>Arguments: {@code [handshakes-per-round] [rounds] [protocol]} (defaults 400, 4, TLSv1.3). The RSA-2048
- * certificate is made with the {@code openssl} command. Run with {@code --enable-native-access=ALL-UNNAMED}:
+ * <p>Arguments: {@code [handshakes-per-round] [rounds] [protocol] [rsa|ecdsa]} (defaults 400, 4, TLSv1.3, rsa).
+ * The certificate (RSA-2048 or ECDSA P-256; ECDSA keys always sign in BoringSSL, a reference for the rest of the
+ * handshake) is made with the {@code openssl} command. Run with {@code --enable-native-access=ALL-UNNAMED}:
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp 'perf/target/benchmarks.jar:perf/target/lib/*' \
  *     dev.postern.perf.TlsHandshakeBench 400 4 TLSv1.3
@@ -52,7 +53,8 @@ public final class TlsHandshakeBench {
         final int n = args.length > 0 ? Integer.parseInt(args[0]) : 400;
         final int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 4;
         final String protocol = args.length > 2 ? args[2] : "TLSv1.3";
-        final CertificateKeyPair pair = rsaPair();
+        final boolean ecdsa = args.length > 3 && args[3].equals("ecdsa");
+        final CertificateKeyPair pair = pair(ecdsa);
         final SslContext client = SslContextBuilder.forClient().sslProvider(SslProvider.OPENSSL)
                 .protocols(protocol).trustManager(InsecureTrustManagerFactory.INSTANCE).build();
         final ThreadMXBean mx = ManagementFactory.getThreadMXBean();
@@ -132,14 +134,16 @@ public final class TlsHandshakeBench {
         }
     }
 
-    /** An RSA-2048 self-signed certificate made with the openssl command. */
-    private static CertificateKeyPair rsaPair() throws Exception {
+    /** An RSA-2048 or ECDSA P-256 self-signed certificate made with the openssl command. */
+    private static CertificateKeyPair pair(boolean ecdsa) throws Exception {
         final Path dir = Files.createTempDirectory("tls-bench");
         final Path key = dir.resolve("key.pem");
         final Path crt = dir.resolve("crt.pem");
-        final Process p = new ProcessBuilder("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                key.toString(), "-out", crt.toString(), "-subj", "/CN=bench.test", "-days", "1")
-                .redirectErrorStream(true).start();
+        final List<String> cmd = new java.util.ArrayList<>(List.of("openssl", "req", "-x509", "-nodes", "-keyout",
+                key.toString(), "-out", crt.toString(), "-subj", "/CN=bench.test", "-days", "1"));
+        cmd.addAll(ecdsa ? List.of("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256")
+                : List.of("-newkey", "rsa:2048"));
+        final Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         final String out = new String(p.getInputStream().readAllBytes());
         if (p.waitFor() != 0) {
             throw new IllegalStateException("openssl req failed: " + out);
@@ -147,11 +151,11 @@ public final class TlsHandshakeBench {
         final X509Certificate cert = (X509Certificate) CertificateFactory.getInstance("X.509")
                 .generateCertificate(new ByteArrayInputStream(Files.readAllBytes(crt)));
         final String pem = Files.readString(key).replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
-        final PrivateKey pk = KeyFactory.getInstance("RSA")
+        final PrivateKey pk = KeyFactory.getInstance(ecdsa ? "EC" : "RSA")
                 .generatePrivate(new PKCS8EncodedKeySpec(Base64.getDecoder().decode(pem)));
         Files.delete(key);
         Files.delete(crt);
         Files.delete(dir);
-        return new CertificateKeyPair("bench/rsa", List.of(cert), pk, List.of("bench.test"));
+        return new CertificateKeyPair(ecdsa ? "bench/ecdsa" : "bench/rsa", List.of(cert), pk, List.of("bench.test"));
     }
 }
