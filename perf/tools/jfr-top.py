@@ -2,33 +2,43 @@
 """Summarises a JFR recording's CPU samples: top self frames, top inclusive frames, allocation by class.
 
 usage: jfr-top.py FILE.jfr [--thread SUBSTRING] [--top N] [--filter PACKAGE_PREFIX]
+       jfr-top.py FILE.jfr --summary [--thread PREFIX] [--top N]
+
+--summary prints what `perf/run --profile` writes into RESULTS.md for each profiled scenario: the top self frames
+of the threads whose name starts with PREFIX (default postern-io), the split by subsystem, native-method samples,
+the bytes those threads allocated and by which classes, and the GC pauses (see jfrprofile.py).
 
 Reads `jfr print --json` output (the JDK's own tool, found next to the JDK 25 java). Self = the top frame of a
 sample; inclusive = any frame of the sample's stack (each method counted once per sample).
 """
 import collections
-import json
 import os
-import subprocess
 import sys
 
-
-def jfr_tool():
-    for cand in (os.environ.get("JFR"), "/usr/lib/jvm/temurin-25-jdk-amd64/bin/jfr"):
-        if cand and os.access(cand, os.X_OK):
-            return cand
-    return "jfr"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jfrprofile import frames, load, summary, thread_name  # noqa: E402
 
 
-def frames(ev):
-    st = ev["values"].get("stackTrace")
-    if not st:
-        return []
-    out = []
-    for f in st["frames"]:
-        m = f["method"]
-        out.append(m["type"]["name"].replace("/", ".") + "." + m["name"])
-    return out
+def print_summary(path, thread, top):
+    """The summary perf/run --profile writes into RESULTS.md, for a recording at hand (allocation: totals only)."""
+    s = summary(path, thread or "postern-io", top=top)
+    n = max(s["samples"], 1)
+    print(f"{s['samples']} CPU samples on {', '.join(s['threads']) or 'no thread'}")
+    print("\nself (top frame):")
+    for m, c in s["top_self"]:
+        print(f"  {100.0 * c / n:5.1f}%  {m}")
+    print("\nby subsystem (the self frame's package):")
+    for m, c in s["subsystems"]:
+        print(f"  {100.0 * c / n:5.1f}%  {m}")
+    print(f"\nin native methods ({s['native_samples']} samples):")
+    for m, c in s["native"]:
+        print(f"  {100.0 * c / max(s['native_samples'], 1):5.1f}%  {m}")
+    print(f"\nallocated by these threads: {s['allocated_bytes'] / 2**20:.1f} MiB; by class (sampled):")
+    for c, share in s["alloc_classes"]:
+        print(f"  {100.0 * share:5.1f}%  {c}")
+    g = s["gc"]
+    print(f"\nGC: {g['young']} young, {g['full']} full, pauses {g['pause_ms']:.1f} ms in all, longest "
+          f"{g['max_ms']:.1f} ms")
 
 
 def main():
@@ -40,6 +50,7 @@ def main():
     thread = None
     top = 25
     filt = None
+    brief = False
     i = 1
     while i < len(args):
         if args[i] == "--thread":
@@ -48,20 +59,24 @@ def main():
             top = int(args[i + 1]); i += 2
         elif args[i] == "--filter":
             filt = args[i + 1]; i += 2
+        elif args[i] == "--summary":
+            brief = True; i += 1
         else:
             sys.exit("unknown argument " + args[i])
-    raw = subprocess.run([jfr_tool(), "print", "--json", "--stack-depth", "64", "--events",
-                          "jdk.ExecutionSample,jdk.ObjectAllocationSample", path],
-                         check=True, capture_output=True, text=True).stdout
-    events = json.loads(raw)["recording"]["events"]
+    if brief:
+        print_summary(path, thread, top)
+        return
+    events = load(path, ("jdk.ExecutionSample", "jdk.ObjectAllocationSample"), depth=64)
+    # Each thread's first allocation sample weighs what it allocated before the recording too: left out.
+    events.sort(key=lambda ev: ev["values"].get("startTime", ""))
+    first_seen = set()
     selfc = collections.Counter()
     incl = collections.Counter()
     alloc = collections.Counter()
     alloc_site = collections.Counter()
     n = 0
     for ev in events:
-        t = ev["values"].get("sampledThread") or ev["values"].get("eventThread") or {}
-        tname = (t or {}).get("javaName") or (t or {}).get("osName") or ""
+        tname = thread_name(ev)
         if thread and thread not in tname:
             continue
         fr = frames(ev)
@@ -73,6 +88,9 @@ def main():
                 if not filt or m.startswith(filt):
                     incl[m] += 1
         elif ev["type"] == "jdk.ObjectAllocationSample":
+            if tname not in first_seen:
+                first_seen.add(tname)
+                continue
             w = ev["values"].get("weight", 0)
             cls = ev["values"]["objectClass"]["name"].replace("/", ".")
             alloc[cls] += w

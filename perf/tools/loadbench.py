@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import ssl
@@ -33,6 +34,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import jfrprofile  # noqa: E402
 import resultsmd  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -129,6 +131,27 @@ def cores_busy(cpus):
                 v = [int(x) for x in parts[1:]]
                 busy += sum(v[:8]) - v[3] - v[4]  # user nice system idle iowait irq softirq steal
     return busy / CLK_TCK
+
+
+def thread_cpu(pid, prefix):
+    """(utime, stime) in seconds summed over the process's live threads whose name starts with prefix."""
+    user = system = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0, 0.0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+            comm = text[text.index("(") + 1:text.rindex(")")]
+            if comm.startswith(prefix):
+                fields = text.rsplit(")", 1)[1].split()
+                user += int(fields[11])
+                system += int(fields[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def rss_mib(pids):
@@ -404,10 +427,10 @@ spec:
 """)
 
 
-def bootstrap_file(path, admin_port):
+def bootstrap_file(path, admin_port, transport="epoll"):
     write(path, f"""# perf/run: Postern on one event loop (the whole JVM is pinned to one core by taskset).
 admin: {{address: 127.0.0.1, port: {admin_port}}}
-transport: epoll
+transport: {transport}
 eventLoops: 1
 accessLog: false
 """)
@@ -522,6 +545,7 @@ class Harness:
         self.extra = {}         # Postern-only scenarios
         self.commands = {}
         self.notes = []
+        self.profiles = {}      # perf/run --profile: scenario id → what profile_once measured
 
     # -- setup ---------------------------------------------------------------------------------------------
     def setup(self):
@@ -560,7 +584,9 @@ class Harness:
             postern_config(self.postern_b_dir, self.ports["postern_b"], self.ports["postern_b_tls"], self.ports["up"],
                            crt, key)
             self.bootstrap_b = os.path.join(self.work, "bootstrap-b.yaml")
-            bootstrap_file(self.bootstrap_b, self.ports["postern_b_admin"])
+            # POSTERN_B_TRANSPORT: an A/B of the I/O transport (epoll against io_uring) with one build
+            bootstrap_file(self.bootstrap_b, self.ports["postern_b_admin"],
+                           os.environ.get("POSTERN_B_TRANSPORT", "epoll"))
 
         L, P = a.load_cpus, a.proxy_cpus
         self.procs.start("upstream", ["nginx", "-p", up, "-c", os.path.join(up, "nginx.conf")], L)
@@ -591,8 +617,11 @@ class Harness:
     def jvm_cmd(self, config_dir, bootstrap, gc_log=None, root=None):
         # The GC log (pauses only, to a file) lets the churn report show what a rebuild costs the event loop.
         gc = [f"-Xlog:gc:file={gc_log}"] if gc_log and "-Xlog:gc" not in self.a.jvm_flags else []
+        flags = self.a.jvm_flags
+        if root and root != self.a.root and os.environ.get("POSTERN_B_JVM_FLAGS"):
+            flags = os.environ["POSTERN_B_JVM_FLAGS"]  # A/B of JVM flags: Postern B runs with these instead
         root = root or self.a.root
-        return ([self.a.java] + shlex.split(self.a.jvm_flags) + gc
+        return ([self.a.java] + shlex.split(flags) + gc
                 + ["-Dpostern.home=" + root, "-jar", os.path.join(root, "proxy-core", "target", "postern.jar"),
                    "run", config_dir, "--bootstrap", bootstrap])
 
@@ -1021,6 +1050,125 @@ spec:
               f"({r['rps']:.0f} req/s, {r['cpu_us_per_req']:.1f} µs/req)", flush=True)
         self.procs.stop("postern10k")
 
+    # -- profiles (perf/run --profile) -----------------------------------------------------------------------
+    # After the measured rounds, so they are not perturbed: each scenario where Postern missed its goal runs again
+    # at Postern alone for a bounded time while JFR records (settings=profile), and the recording is summarised.
+    EVENT_LOOP = "postern-io"  # PosternServer's worker threads (Linux shows the first 15 characters)
+    # The profile settings, with Java samples every 2 ms instead of 10 (enough samples in 10 s for the top frames
+    # to mean something: an event loop spending a third of its time in Java code gives about 1,500).
+    JFR_SETTINGS = ["settings=profile", "jdk.ExecutionSample#period=2ms"]
+
+    def profile_targets(self, agg):
+        """The scenarios to profile: those named by --profile-scenarios, or every measured scenario whose goal
+        Postern missed, plus each measured scenario of the main table without a goal of its own (h2c) where
+        Postern's CPU per request is above the better peer's. The scale-* rows are h1-ka's path at other
+        connection counts and are left to h1-ka's profile."""
+        measured = [s.id for s in SCENARIOS if s.id in self.a.scenarios and (s.id, "postern") in agg]
+        if self.a.profile_scenarios:
+            return [sid for sid in self.a.profile_scenarios.split(",") if sid in measured], {}
+        why = {}
+        goal_sids = set()
+        for row in goal_rows(self, agg):
+            if row["sid"]:
+                goal_sids.add(row["sid"])
+            if row["ok"] is False and row["sid"] in measured:
+                why.setdefault(row["sid"], []).append(f"{row['name']}: {row['measured']}, target {row['limit']}")
+        for s in SCENARIOS:
+            if s.id not in measured or s.id in goal_sids or s.group != "main":
+                continue
+            p = agg[(s.id, "postern")].get("cpu_us_per_req")
+            peers = [(agg[(s.id, t)]["cpu_us_per_req"], t) for t in ("haproxy", "nginx")
+                     if (s.id, t) in agg and agg[(s.id, t)].get("cpu_us_per_req")]
+            if p and peers and p > min(peers)[0]:
+                b, who = min(peers)
+                why[s.id] = [f"no goal of its own; CPU per request {p:.1f} µs = {p / b:.2f}× {LABEL[who]}"]
+        return [sid for sid in measured if sid in why], why
+
+    def profile(self, agg):
+        sids, why = self.profile_targets(agg)
+        dur = self.a.profile
+        if not sids:
+            print("profile: no scenario to profile (no goal missed, or no peer to compare with)", flush=True)
+            return
+        print(f"profile: {len(sids)} scenario(s) ({', '.join(sids)}), {dur} s of load each at Postern alone under "
+              f"JFR; about {len(sids) * (dur + 12)} s in all", flush=True)
+        out_dir = os.path.join(self.a.root, "perf", "target", "profile")
+        os.makedirs(out_dir, exist_ok=True)
+        for sid in sids:
+            s = next(x for x in SCENARIOS if x.id == sid)
+            try:
+                r = self.profile_once(s, dur, out_dir)
+            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError, KeyError) as e:
+                self.notes.append(f"profile of {sid} failed: {e}")
+                print(f"  profile of {sid} failed: {e}", flush=True)
+                continue
+            r["why"] = why.get(sid, ["chosen with --profile-scenarios"])
+            self.profiles[sid] = r
+
+    def profile_once(self, s, dur, out_dir):
+        pid = self.procs.procs["postern"][0].pid  # the JVM itself: taskset execs it
+        jcmd = os.path.join(os.path.dirname(self.a.java), "jcmd")
+        pin = ["taskset", "-c", self.a.load_cpus]  # jcmd, jfr and the load stay off Postern's core
+        name = f"perf-{s.id}"
+        rec = os.path.join(self.work, f"profile-{s.id}.jfr")
+        start = [jcmd, str(pid), "JFR.start", f"name={name}"] + self.JFR_SETTINGS + [f"filename={rec}"]
+        stop = [jcmd, str(pid), "JFR.stop", f"name={name}"]
+        log_file = os.path.join(self.work, "h2load-profile.log")
+        if os.path.exists(log_file):
+            os.remove(log_file)
+        load = pin + self.load_cmd(s, "postern", dur, log_file)
+        t_begin = time.monotonic()
+        p = subprocess.run(pin + start, capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError(f"jcmd JFR.start exited {p.returncode}: {(p.stdout + p.stderr).strip()[-500:]}")
+        try:
+            time.sleep(0.5)
+            pids = self.procs.pids("postern")
+            (u0, s0), (lu0, ls0) = cpu_split(pids), thread_cpu(pid, self.EVENT_LOOP)
+            t0 = time.monotonic()
+            lp = subprocess.run(load, capture_output=True, text=True, timeout=dur + 30)
+            wall = time.monotonic() - t0
+            (u1, s1), (lu1, ls1) = cpu_split(pids), thread_cpu(pid, self.EVENT_LOOP)
+        finally:
+            p = subprocess.run(pin + stop, capture_output=True, text=True, timeout=60)
+        if p.returncode != 0 or not os.path.exists(rec):
+            raise RuntimeError(f"jcmd JFR.stop exited {p.returncode}: {(p.stdout + p.stderr).strip()[-500:]}")
+        if not self.procs.alive("postern"):
+            raise RuntimeError(f"postern died while profiling {s.id}")
+        out = lp.stdout + lp.stderr
+        if s.tool == "wrk":
+            r = parse_wrk(out)
+        elif s.tool.startswith("s_time"):
+            r = parse_s_time(out, s.tool == "s_time-reuse")
+        else:
+            r = parse_h2load(out, log_file)
+        n = r["requests"]
+        if n <= 0:
+            raise RuntimeError(f"no request completed while profiling {s.id}:\n{out[-1000:]}")
+        kept = os.path.join(out_dir, f"{self.a.section}-{s.id}.jfr")
+        shutil.move(rec, kept)
+        summ = jfrprofile.summary(kept, self.EVENT_LOOP, jfr=jfrprofile.jfr_tool(self.a.java), prefix=pin)
+        us = 1e6 / n
+        prof = {
+            "scenario": s.id, "duration_s": dur, "wall_s": wall, "requests": n, "rps": n / wall,
+            "non2xx": r["non2xx"], "socket_errors": r["socket_errors"],
+            "cpu_us_per_req": (u1 - u0 + s1 - s0) * us, "user_us_per_req": (u1 - u0) * us,
+            "sys_us_per_req": (s1 - s0) * us, "loop_user_us_per_req": (lu1 - lu0) * us,
+            "loop_sys_us_per_req": (ls1 - ls0) * us, "alloc_bytes_per_req": summ["allocated_bytes"] / n,
+            "recording": os.path.relpath(kept, self.a.root), "recording_s": time.monotonic() - t_begin,
+            "load_command": " ".join(shlex.quote(c) for c in load).replace(log_file, "WORK/h2load-profile.log"),
+            "jcmd": [" ".join(shlex.quote(c) for c in start).replace(str(pid), "<pid>").replace(self.work, "WORK"),
+                     " ".join(shlex.quote(c) for c in stop).replace(str(pid), "<pid>")],
+            "jfr": summ,
+            "heading": f"Profile of {s.id}" + ("" if self.a.section == "load" else f" ({self.a.section})"),
+        }
+        g = summ["gc"]
+        print(f"  {s.id:10s} profiled: {n} requests in {wall:.1f} s, {prof['cpu_us_per_req']:.1f} µs/req CPU "
+              f"({prof['user_us_per_req']:.1f} user + {prof['sys_us_per_req']:.1f} system), "
+              f"{prof['alloc_bytes_per_req']:,.0f} B/req allocated on the event loop, {summ['samples']} samples, "
+              f"GC {g['young']}+{g['full']} ({g['pause_ms']:.0f} ms); {prof['recording']}", flush=True)
+        return prof
+
     # -- report --------------------------------------------------------------------------------------------
     def summary(self):
         agg = {}
@@ -1053,6 +1201,58 @@ def ratio(a, b):
     if a is None or b is None or b == 0:
         return "—"
     return f"{a / b:.2f}"
+
+
+def goal_rows(h, agg):
+    """The goals of issue 11 (or 12) checked from the medians: dicts of name, measured, limit, ok (None: not
+    measured), detail and sid, the scenario whose load measures it (None: no scenario to profile)."""
+    a = h.a
+    rows = []
+
+    def g(sid, t, k="cpu_us_per_req"):
+        return agg.get((sid, t), {}).get(k)
+
+    def best_peer(sid):
+        v = [(g(sid, p), p) for p in ("haproxy", "nginx") if g(sid, p) is not None]
+        return min(v) if v else (None, None)
+
+    def goal(name, measured, limit, ok, detail, sid=None):
+        rows.append({"name": name, "measured": measured, "limit": limit, "ok": ok, "detail": detail, "sid": sid})
+
+    if ("h1-ka", "postern") in agg and ("h1-ka", "haproxy") in agg:
+        p, hp = g("h1-ka", "postern"), g("h1-ka", "haproxy")
+        goal("HTTP/1.1 keep-alive: CPU per request", f"{p:.1f} µs = {p / hp:.2f}× HAProxy", "≤ 0.75× HAProxy",
+             p <= 0.75 * hp, f"HAProxy {hp:.1f} µs, nginx {g('h1-ka', 'nginx') or 0:.1f} µs", "h1-ka")
+        d = g("h1-ka", "direct", "rps")
+        if d:  # only when the direct baseline ran
+            pr, hr = g("h1-ka", "postern", "rps") / d, g("h1-ka", "haproxy", "rps") / d
+            goal("HTTP/1.1 keep-alive: ratio to direct", f"{pr:.2f}", f"≥ HAProxy's {hr:.2f}", pr >= hr,
+                 f"direct {d:.0f} req/s", "h1-ka")
+    for sid, lim, label in (("https-ka", 0.8, "HTTPS keep-alive: CPU per request"),
+                            ("h2-tls", 0.8, "HTTP/2 over TLS: CPU per request"),
+                            ("h1-close", 1.0, "New connection per request: CPU per request"),
+                            ("tls-new", 1.0, "New TLS connection per request: CPU per request"),
+                            ("tls-full", 1.0, f"Full TLS 1.3 handshake ({a.key.upper()}): CPU per handshake"),
+                            ("tls-resume", 1.0, f"Resumed TLS 1.3 handshake ({a.key.upper()}): CPU per handshake"),
+                            ("body-1m", 0.8, "1 MiB body: CPU per request")):
+        p = g(sid, "postern")
+        b, who = best_peer(sid)
+        if p is not None and b is not None:
+            goal(label, f"{p:.1f} µs = {p / b:.2f}× {LABEL[who]}", f"≤ {lim}× the better peer", p <= lim * b,
+                 f"HAProxy {g(sid, 'haproxy') or 0:.1f} µs, nginx {g(sid, 'nginx') or 0:.1f} µs", sid)
+    if ("p99-10k", "postern") in agg and ("p99-10k", "haproxy") in agg:
+        p, hp = g("p99-10k", "postern", "p99_ms"), g("p99-10k", "haproxy", "p99_ms")
+        if p is not None and hp is not None:
+            goal("p99 at 10k req/s offered", fmt_ms(p), f"≤ HAProxy's {fmt_ms(hp)}", p <= hp,
+                 f"nginx {fmt_ms(g('p99-10k', 'nginx', 'p99_ms'))}", "p99-10k")
+    if "routes" in h.extra:
+        r = h.extra["routes"]
+        goal(f"RSS with {r['routes']:,} routes loaded", f"{r['rss_mib']:.0f} MiB (idle {r['rss_idle_mib']:.0f})",
+             "< 256 MiB", r["rss_mib"] < 256, f"ready in {r['ready_s']:.1f} s; heap flags: `{a.jvm_flags}`")
+    if a.section == "load":
+        goal("Near-linear scaling from 1 to 2 event loops (unpinned)", "not measured", "", None,
+             "needs more cores than the 2 here: unpinned, the load generator takes one of them")
+    return rows
 
 
 def render(h, agg, started, command):
@@ -1096,53 +1296,17 @@ def render(h, agg, started, command):
         lines.append("- TLS negotiated (h2load): " + "; ".join(f"{LABEL[t]} {v}" for t, v in tls.items() if v))
     lines.append("")
 
-    # Goals.
     def g(sid, t, k="cpu_us_per_req"):
         return agg.get((sid, t), {}).get(k)
 
-    def best_peer(sid):
-        v = [(g(sid, p), p) for p in ("haproxy", "nginx") if g(sid, p) is not None]
-        return min(v) if v else (None, None)
-
     goals = []
+    for row in goal_rows(h, agg):
+        verdict = "—" if row["ok"] is None else ("**met**" if row["ok"] else "**missed**")
+        prof = h.profiles.get(row["sid"]) if row["ok"] is False else None
+        if prof:  # perf/run --profile: the profile taken after the rounds explains the gap
+            verdict += f", why: see [{prof['heading']}](#{gh_anchor(prof['heading'])})"
+        goals.append(f"| {row['name']} | {row['measured']} | {row['limit']} | {verdict} | {row['detail']} |")
 
-    def goal(name, measured, limit, ok, detail):
-        verdict = "—" if ok is None else ("**met**" if ok else "**missed**")
-        goals.append(f"| {name} | {measured} | {limit} | {verdict} | {detail} |")
-
-    if ("h1-ka", "postern") in agg and ("h1-ka", "haproxy") in agg:
-        p, hp = g("h1-ka", "postern"), g("h1-ka", "haproxy")
-        goal("HTTP/1.1 keep-alive: CPU per request", f"{p:.1f} µs = {p / hp:.2f}× HAProxy", "≤ 0.75× HAProxy",
-             p <= 0.75 * hp, f"HAProxy {hp:.1f} µs, nginx {g('h1-ka', 'nginx') or 0:.1f} µs")
-        d = g("h1-ka", "direct", "rps")
-        if d:  # only when the direct baseline ran
-            pr, hr = g("h1-ka", "postern", "rps") / d, g("h1-ka", "haproxy", "rps") / d
-            goal("HTTP/1.1 keep-alive: ratio to direct", f"{pr:.2f}", f"≥ HAProxy's {hr:.2f}", pr >= hr,
-                 f"direct {d:.0f} req/s")
-    for sid, lim, label in (("https-ka", 0.8, "HTTPS keep-alive: CPU per request"),
-                            ("h2-tls", 0.8, "HTTP/2 over TLS: CPU per request"),
-                            ("h1-close", 1.0, "New connection per request: CPU per request"),
-                            ("tls-new", 1.0, "New TLS connection per request: CPU per request"),
-                            ("tls-full", 1.0, f"Full TLS 1.3 handshake ({a.key.upper()}): CPU per handshake"),
-                            ("tls-resume", 1.0, f"Resumed TLS 1.3 handshake ({a.key.upper()}): CPU per handshake"),
-                            ("body-1m", 0.8, "1 MiB body: CPU per request")):
-        p = g(sid, "postern")
-        b, who = best_peer(sid)
-        if p is not None and b is not None:
-            goal(label, f"{p:.1f} µs = {p / b:.2f}× {LABEL[who]}", f"≤ {lim}× the better peer", p <= lim * b,
-                 f"HAProxy {g(sid, 'haproxy') or 0:.1f} µs, nginx {g(sid, 'nginx') or 0:.1f} µs")
-    if ("p99-10k", "postern") in agg and ("p99-10k", "haproxy") in agg:
-        p, hp = g("p99-10k", "postern", "p99_ms"), g("p99-10k", "haproxy", "p99_ms")
-        if p is not None and hp is not None:
-            goal("p99 at 10k req/s offered", fmt_ms(p), f"≤ HAProxy's {fmt_ms(hp)}", p <= hp,
-                 f"nginx {fmt_ms(g('p99-10k', 'nginx', 'p99_ms'))}")
-    if "routes" in h.extra:
-        r = h.extra["routes"]
-        goal(f"RSS with {r['routes']:,} routes loaded", f"{r['rss_mib']:.0f} MiB (idle {r['rss_idle_mib']:.0f})",
-             "< 256 MiB", r["rss_mib"] < 256, f"ready in {r['ready_s']:.1f} s; heap flags: `{a.jvm_flags}`")
-    if a.section == "load":
-        goal("Near-linear scaling from 1 to 2 event loops (unpinned)", "not measured", "", None,
-             "needs more cores than the 2 here: unpinned, the load generator takes one of them")
     if goals:
         lines.append("### Postern against the goals of issue 11\n" if a.section == "load" else
                      "### Postern against the goals of issue 12 (HTTPS keep-alive ≤ 0.8×, handshakes ≤ 1.0× the "
@@ -1175,6 +1339,10 @@ def render(h, agg, started, command):
                      f"{cpu_cell(s.id, 'nginx')} | {ratio(g(s.id, 'postern'), g(s.id, 'haproxy'))} | "
                      f"{ratio(g(s.id, 'postern'), g(s.id, 'nginx'))} | {xd} |")
     lines.append("")
+    if h.profiles:  # perf/run --profile
+        lines.append("Profiles of Postern under each scenario it misses, taken after these rounds: " + ", ".join(
+            f"[{sid}](#{gh_anchor(h.profiles[sid]['heading'])})" for sid in (x.id for x in chosen)
+            if sid in h.profiles) + ".\n")
 
     # Per scenario.
     lines.append("### All scenarios\n")
@@ -1245,6 +1413,148 @@ def render(h, agg, started, command):
     if h.notes:
         lines.append("")
         lines += [f"- {n}" for n in h.notes]
+    return "\n".join(lines)
+
+
+def gh_anchor(heading):
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    import unicodedata
+    keep = "".join(c for c in heading.lower().strip()
+                   if c in " -_" or unicodedata.category(c)[0] in "LMN")
+    return keep.replace(" ", "-")
+
+
+# What FINDINGS.md (written by hand) records as tried for each scenario's gap: the profile sections link to its
+# sections whose titles start with these words; a title that is no longer there is left out, never linked.
+TRIED = {
+    "h1-ka": ("1. One flush", "5. Allocation per request", "4. JIT warm-up"),
+    "https-ka": ("1. One flush",),
+    "h2-tls": ("3. HTTP/2", "1. One flush"),
+    "h2c": ("3. HTTP/2", "1. One flush"),
+    "h1-close": ("2. New connections",),
+    "tls-new": ("2. New connections", "12. Full TLS 1.3 handshakes"),
+    "tls-full": ("12. Full TLS 1.3 handshakes",),
+    "tls-resume": ("12. Full TLS 1.3 handshakes",),
+    "body-1m": ("1. One flush",),
+    "p99-10k": ("1. One flush",),
+}
+
+
+def findings_links(root, sid):
+    try:
+        with open(os.path.join(root, "perf", "FINDINGS.md")) as f:
+            titles = re.findall(r"^## (.+)$", f.read(), re.M)
+    except OSError:
+        return []
+    out = []
+    for want in TRIED.get(sid, ()):
+        t = next((t for t in titles if t.startswith(want)), None)
+        if t:
+            out.append(f"[§{t}](FINDINGS.md#{gh_anchor(t)})")
+    return out
+
+
+def render_profiles(h, agg, started, command):
+    """The profile section of RESULTS.md: for each scenario profiled after the rounds, where Postern's time and
+    memory go under that load."""
+    a = h.a
+    lines = ["## Profiles: where Postern's time goes in the scenarios it misses\n" if a.section == "load" else
+             f"## Profiles: where Postern's time goes in the {a.section} scenarios it misses\n"]
+    total = sum(p["recording_s"] for p in h.profiles.values())
+    lines.append(f"{started}, `{command}`: after the measured rounds (so their figures are not perturbed), each "
+                 f"scenario whose goal Postern missed ran again at Postern alone for {a.profile} s while JFR "
+                 f"recorded (`{' '.join(h.JFR_SETTINGS)}`); {len(h.profiles)} recordings, {total:.0f} s in all.\n")
+    lines.append(resultsmd.machine(a.java))
+    lines.append(f"- Postern as in the measured rounds: pinned to CPU {a.proxy_cpus}, `eventLoops: 1`, "
+                 f"`{a.jvm_flags}`; the load generator, upstream, jcmd and jfr on CPU {a.load_cpus}.")
+    lines.append("")
+    lines.append("How to read each profile:\n")
+    lines.append("- **CPU per request**: Postern's utime and stime from /proc over the load (the whole process, "
+                 "then the event-loop thread alone), divided by the requests completed. The measured rounds' figure "
+                 "is shown beside it: JFR's own threads and sampling cost a few percent, and on a shared machine "
+                 "the two windows see different noise. System time is the kernel's work on Postern's behalf (TCP, epoll, copies); JFR "
+                 "samples none of it.")
+    lines.append("- **Top self frames** and **by subsystem**: `jdk.ExecutionSample` on the event-loop thread "
+                 f"(`{h.EVENT_LOOP}-*`), every 2 ms while it runs Java code; a sample counts against the method "
+                 "on top of the stack, and the subsystem is that method's package (`perf/tools/jfrprofile.py`, "
+                 "SUBSYSTEMS). Shares are of the event loop's Java samples, so they split the user time.")
+    lines.append("- **In native code**: `jdk.NativeMethodSample` (every 20 ms) on the event loop, the JNI method "
+                 "it was in: `epollWait` is waiting (idle), the others are the system calls.")
+    lines.append("- **Allocation**: the event loop's `jdk.ThreadAllocationStatistics` growth over the recording "
+                 "(exact), divided by the requests; the classes are the `jdk.ObjectAllocationSample` weight "
+                 "(sampled, so an estimate; each thread's first sample is left out, its weight reaching back to "
+                 "before the recording), and ≈ B/req spreads the exact figure by that share.")
+    lines.append("- **GC**: `jdk.GarbageCollection` over the recording: every pause stops the event loop.")
+    lines.append("")
+    for sid in (s.id for s in SCENARIOS if s.id in h.profiles):
+        p = h.profiles[sid]
+        j = p["jfr"]
+        measured = agg.get((sid, "postern"), {}).get("cpu_us_per_req")
+        lines.append(f"### {p['heading']}\n")
+        lines.append("Why profiled: " + "; ".join(p["why"]) + ".\n")
+        errs = p["non2xx"] + p["socket_errors"]
+        lines.append(f"- **Load**: {p['requests']:,} requests in {p['wall_s']:.1f} s ({p['rps']:,.0f} req/s"
+                     + (f", {errs} errors" if errs else "") + f"): `{p['load_command']}`")
+        lines.append(f"- **CPU per request**: {p['cpu_us_per_req']:.1f} µs ({p['user_us_per_req']:.1f} user + "
+                     f"{p['sys_us_per_req']:.1f} system)"
+                     + (f"; {measured:.1f} µs in the measured rounds" if measured else "")
+                     + f". The event-loop thread alone: {p['loop_user_us_per_req'] + p['loop_sys_us_per_req']:.1f}"
+                     f" µs ({p['loop_user_us_per_req']:.1f} user + {p['loop_sys_us_per_req']:.1f} system).")
+        rate = j["allocated_bytes"] / p["wall_s"] / MIB
+        lines.append(f"- **Allocation**: {p['alloc_bytes_per_req']:,.0f} bytes per request on the event loop "
+                     f"({j['allocated_bytes'] / MIB:,.0f} MiB over the recording, about {rate:,.0f} MiB/s).")
+        g = j["gc"]
+        lines.append(f"- **GC**: {g['young']} young and {g['full']} full collections, {g['pause_ms']:.1f} ms of "
+                     f"pauses in all ({g['pause_ms'] / 10 / p['wall_s']:.2f}% of the load's time), the longest "
+                     f"{g['max_ms']:.1f} ms.")
+        lines.append(f"- **Samples**: {j['samples']:,} Java and {j['native_samples']:,} native on "
+                     f"{', '.join(j['threads']) or 'no event-loop thread'}; the recording: `{p['recording']}` "
+                     f"(`perf/tools/jfr-top.py {p['recording']} --thread {h.EVENT_LOOP} --filter dev.postern` for "
+                     "inclusive frames and allocation sites).")
+        tried = findings_links(a.root, sid)
+        if tried:
+            lines.append("- **What was tried** (written by hand, with its own measurements and the change each "
+                         "suggests): " + ", ".join(tried) + ".")
+        lines.append("")
+        n = max(j["samples"], 1)
+        lines.append("| top self frames (event loop) | share | | by subsystem | share |")
+        lines.append("|---|---|---|---|---|")
+        rows = max(len(j["top_self"]), len(j["subsystems"]))
+        for i in range(rows):
+            left = j["top_self"][i] if i < len(j["top_self"]) else None
+            right = j["subsystems"][i] if i < len(j["subsystems"]) else None
+            lines.append("| " + (f"`{left[0]}` | {100.0 * left[1] / n:.1f}%" if left else " | ") + " | | "
+                         + (f"{right[0]} | {100.0 * right[1] / n:.1f}%" if right else " | ") + " |")
+        lines.append("")
+        nn = max(j["native_samples"], 1)
+        lines.append("| allocated classes (event loop) | share | ≈ B/req | | in native code | share |")
+        lines.append("|---|---|---|---|---|---|")
+        rows = max(len(j["alloc_classes"]), len(j["native"]))
+        for i in range(rows):
+            left = j["alloc_classes"][i] if i < len(j["alloc_classes"]) else None
+            right = j["native"][i] if i < len(j["native"]) else None
+            lines.append("| " + (f"`{left[0]}` | {100.0 * left[1]:.1f}% | {left[1] * p['alloc_bytes_per_req']:,.0f}"
+                                 if left else " | | ") + " | | "
+                         + (f"`{right[0]}` | {100.0 * right[1] / nn:.1f}%" if right else " | ") + " |")
+        if j["alloc_sites"]:
+            lines.append("")
+            lines.append("Allocation by the first Postern frame of the allocating stack: " + "; ".join(
+                f"`{m}` {100.0 * w:.0f}%" for m, w in j["alloc_sites"]) + ".")
+        lines.append("")
+    lines.append("### How the profiles were taken\n")
+    lines.append("For each scenario, with Postern's PID and the scenario's load command (each above):\n")
+    lines.append("```")
+    lines.append(f"taskset -c {a.load_cpus} jcmd <pid> JFR.start name=perf-<scenario> {' '.join(h.JFR_SETTINGS)} "
+                 "filename=WORK/profile-<scenario>.jfr")
+    lines.append(f"<the load command, {a.profile} s>      # /proc/<pid>/stat and /proc/<pid>/task/*/stat read before "
+                 "and after")
+    lines.append("taskset -c %s jcmd <pid> JFR.stop name=perf-<scenario>" % a.load_cpus)
+    lines.append(f"perf/tools/jfr-top.py perf/target/profile/{a.section}-<scenario>.jfr --summary   # the figures "
+                 "above, from `jfr print --json`")
+    lines.append("```")
+    if h.notes:
+        lines.append("")
+        lines += [f"- {n}" for n in h.notes if n.startswith("profile")]
     return "\n".join(lines)
 
 
@@ -1349,6 +1659,10 @@ def main():
     ap.add_argument("--key", choices=("ecdsa", "rsa"), default="ecdsa",
                     help="the certificate every target serves: ECDSA P-256 or RSA-2048")
     ap.add_argument("--section", default="load", help="the RESULTS.md section to write")
+    ap.add_argument("--profile", type=int, default=0,
+                    help="after the rounds, profile Postern with JFR for this many seconds per missed scenario")
+    ap.add_argument("--profile-scenarios", default="",
+                    help="profile these scenarios (measured ones) instead of the missed ones")
     ap.add_argument("--postern-b", default="", help="a second checkout, built: its Postern runs as target 'Postern B'")
     a = ap.parse_args()
     if a.postern_b:
@@ -1376,9 +1690,11 @@ def main():
         h.started_commands = {n: h.procs.command(n) for n in ("upstream", "postern", "haproxy", "nginx")}
         h.warm_up()
         h.run_scenarios()
+        agg = h.summary()
+        if a.profile > 0 and "postern" in a.targets:
+            h.profile(agg)  # before churn and routes, which change or stop this Postern
         if "churn" in a.scenarios and "postern" in a.targets:
             h.churn()
-        agg = h.summary()
         if "routes" in a.scenarios and "postern" in a.targets:
             h.routes_10k()
         for name in ("postern", "haproxy", "nginx", "upstream"):
@@ -1387,11 +1703,16 @@ def main():
         h.loadavg[1] = open("/proc/loadavg").read().split()[0]
         with open(a.json, "w") as f:
             json.dump({"started": started, "command": a.command, "runs": h.results, "extra": h.extra,
-                       "ports": h.ports}, f, indent=1)
+                       "ports": h.ports, **({"profiles": h.profiles} if h.profiles else {})}, f, indent=1)
         # Each section is rewritten only by a run that measured it: `--scenarios churn` leaves the load table alone.
         if h.results or "routes" in h.extra:
             text = render(h, agg, started, a.command)
             resultsmd.replace_section(a.results_md, a.section, text)
+            print("\n" + text)
+        if h.profiles:
+            text = render_profiles(h, agg, started, a.command)
+            resultsmd.replace_section(a.results_md, "profile" if a.section == "load" else f"profile-{a.section}",
+                                      text, after=a.section)
             print("\n" + text)
         if "churn" in h.extra:
             text = render_churn(h, started, a.command)

@@ -41,12 +41,17 @@ def machine(java=None):
     return "\n".join(lines)
 
 
-def replace_section(path, name, body):
+def replace_section(path, name, body, after=None):
+    """Rewrites section name; a new one goes right after section `after` when that exists, else at the end."""
     begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
     text = open(path).read() if os.path.exists(path) else HEADER
     block = f"{begin}\n{body.rstrip()}\n{end}"
+    after_end = f"<!-- END {after} -->" if after else None
     if begin in text and end in text:
         text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _m: block, text, flags=re.S)
+    elif after_end and after_end in text:
+        i = text.index(after_end) + len(after_end)
+        text = text[:i] + "\n\n" + block + text[i:]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     with open(path + ".tmp", "w") as f:

@@ -331,6 +331,44 @@ class ProxyEndToEndTest {
         }
     }
 
+    /**
+     * {@code Expect: 100-continue} is answered by Postern and not forwarded (Envoy's default): the 100 comes
+     * before any body is sent, the backend never sees the expectation, and a pipelined request's 100 comes only
+     * after the response before it; curl waits for it before it sends its body.
+     */
+    @Test
+    void expectContinueIsAnsweredByPostern(@TempDir Path dir) throws Exception {
+        try (TestGateway gw = TestGateway.start(dir, routes()); RawHttp c = gw.client()) {
+            c.send("POST /sink HTTP/1.1\r\nHost: b.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+            assertEquals(100, c.read(false).status(), "100 Continue before the body is sent");
+            c.send("hello");
+            final String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
+                    .digest("hello".getBytes(StandardCharsets.US_ASCII)));
+            assertEquals("5 " + sha, c.read(false).text());
+            // Pipelined behind a GET: the GET's response first, then the 100, then the POST's response.
+            c.send("GET /b/first HTTP/1.1\r\nHost: b.test\r\n\r\n"
+                    + "POST /b/second HTTP/1.1\r\nHost: b.test\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+            assertEquals("/b/first", json(c.read(false)).get("path").asText());
+            assertEquals(100, c.read(false).status());
+            c.send("ok");
+            final JsonNode second = json(c.read(false));
+            assertEquals("/b/second", second.get("path").asText());
+            assertNull(second.get("headers").get("Expect"), "the expectation is not forwarded: " + second);
+        }
+        try (TestGateway gw = TestGateway.start(dir, routes())) {
+            final Path body = dir.resolve("body.bin");
+            java.nio.file.Files.write(body, new byte[256 * 1024]);
+            final Process p = new ProcessBuilder("curl", "-sS", "-v", "--max-time", "10", "-H", "Host: b.test",
+                    "-H", "Expect: 100-continue", "--expect100-timeout", "5", "--data-binary", "@" + body, "http://127.0.0.1:" + gw.port + "/sink")
+                    .redirectErrorStream(true).start();
+            final String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertEquals(0, p.waitFor(), out);
+            assertTrue(out.contains("> Expect: 100-continue"), "curl asked for 100-continue: " + out);
+            assertTrue(out.contains("< HTTP/1.1 100 Continue"), out);
+            assertTrue(out.contains((256 * 1024) + " "), out);
+        }
+    }
+
     @Test
     void curlThroughTheGateway(@TempDir Path dir) throws Exception {
         try (TestGateway gw = TestGateway.start(dir, routes())) {

@@ -34,7 +34,8 @@ class RestartHandoverTest {
     private record Child(Process process, ConcurrentLinkedQueue<String> output) {
         static Child start(Path dir) throws IOException {
             final String java = ProcessHandle.current().info().command().orElse("java");
-            final Process p = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-Xmx256m",
+            final Process p = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED",
+                    "--sun-misc-unsafe-memory-access=allow", "-Xmx256m",
                     "-cp", System.getProperty("java.class.path"), "dev.postern.proxy.cli.Main",
                     "run", dir.toString(), "--admin-port", "0").redirectErrorStream(true).start();
             final ConcurrentLinkedQueue<String> out = new ConcurrentLinkedQueue<>();

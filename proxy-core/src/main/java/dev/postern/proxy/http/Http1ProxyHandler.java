@@ -80,6 +80,13 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Http1ProxyHandler.class);
     private static final AsciiString UPSTREAM_SERVICE_TIME = AsciiString.cached("x-envoy-upstream-service-time");
     private static final AsciiString EXPECTED_TIMEOUT = AsciiString.cached("x-envoy-expected-rq-timeout-ms");
+    /** The interim response to {@code Expect: 100-continue}. */
+    private static final FullHttpResponse CONTINUE = new io.netty.handler.codec.http.DefaultFullHttpResponse(
+            HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE, io.netty.buffer.Unpooled.EMPTY_BUFFER);
+
+    static {
+        CONTINUE.headers().set(HttpHeaderNames.CONTENT_LENGTH, 0);
+    }
     /** How much of a request body is read and dropped after a local reply before the connection is closed. */
     private static final long DRAIN_LIMIT = 1 << 20;
 
@@ -118,6 +125,18 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         final String h = a.getAddress().getHostAddress();
         return (h.indexOf(':') >= 0 ? "[" + h + "]" : h) + ":" + a.getPort();
     }
+    /** This connection's event-loop state (upstream pool, breakers, balancers); looked up once. */
+    private ServerContext.LoopState loopState;
+
+    private ServerContext.LoopState loopState() {
+        ServerContext.LoopState s = loopState;
+        if (s == null) {
+            s = sc.loop(ctx.channel().eventLoop());
+            loopState = s;
+        }
+        return s;
+    }
+
     private Exchange ex;
     private boolean started;
     /** True from a read() until a message arrives; see {@link #channelReadComplete}. */
@@ -229,6 +248,14 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         }
         if (guard != null) {
             guard.onHead();
+        }
+        if (req.decoderResult().isSuccess() && HttpUtil.is100ContinueExpected(req)) {
+            // Envoy's default (proxy_100_continue off): Postern answers 100 Continue itself and does not forward
+            // the expectation. Done here rather than by a handler of its own in front of the queue of pipelined
+            // requests: one handler less for every message, and a pipelined request's 100 can no longer land in
+            // the middle of the response before it.
+            ctx.writeAndFlush(CONTINUE.retainedDuplicate()).addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
+            req.headers().remove(HttpHeaderNames.EXPECT);
         }
         ex = new Exchange();
         try {
@@ -360,7 +387,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private void releaseSlot() {
             if (slotHeld) {
                 slotHeld = false;
-                sc.loop(ctx.channel().eventLoop()).releaseRequest(cluster.name());
+                loopState().releaseRequest(cluster.name());
             }
         }
 
@@ -369,7 +396,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         /** Feeds passive outlier detection with the current try's outcome. */
         private void outcome(boolean failure) {
-            if (endpoint != null && cluster != null && sc.loop(ctx.channel().eventLoop()).outcome(cluster, endpoint,
+            if (endpoint != null && cluster != null && loopState().outcome(cluster, endpoint,
                     failure)) {
                 sc.metrics().onEjection();
             }
@@ -549,7 +576,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 error(ProxyError.NO_HEALTHY_UPSTREAM);
                 return;
             }
-            final ServerContext.LoopState ls = sc.loop(ctx.channel().eventLoop());
+            final ServerContext.LoopState ls = loopState();
             if (!ls.tryAcquireRequest(cluster.name(), sc.maxRequestsPerLoop())) {
                 sc.metrics().onOverflow("requests");
                 error(ProxyError.UPSTREAM_OVERFLOW);
@@ -619,7 +646,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             if (finished) {
                 return;
             }
-            final ServerContext.LoopState loop = sc.loop(ctx.channel().eventLoop());
+            final ServerContext.LoopState loop = loopState();
             endTry();
             final Endpoint ep = sc.leastRequest(cluster) ? loop.pickLeastRequest(cluster) : loop.pick(cluster);
             endpoint = ep;
@@ -632,7 +659,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         /** Takes a connection from the pool; 503 UO when the cluster's pending-requests breaker is open. */
         private void acquire() {
             acquiring = true;
-            if (!sc.loop(ctx.channel().eventLoop()).pool().acquire(poolKey, cluster.name(), this, this)) {
+            if (!loopState().pool().acquire(poolKey, cluster.name(), this, this)) {
                 acquiring = false;
                 error(ProxyError.UPSTREAM_OVERFLOW);
             }
@@ -646,11 +673,11 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         private void endTry() {
             if (tryActive) {
                 tryActive = false;
-                sc.loop(ctx.channel().eventLoop()).tryEnded(endpoint);
+                loopState().tryEnded(endpoint);
             }
             if (acquiring) {
                 acquiring = false;
-                sc.loop(ctx.channel().eventLoop()).pool().cancel(cluster.name(), this);
+                loopState().pool().cancel(cluster.name(), this);
             }
         }
 
@@ -871,7 +898,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             }
             releasePending();
             if (up != null) {
-                sc.loop(ctx.channel().eventLoop()).pool().discard(up);
+                loopState().pool().discard(up);
                 up = null;
             }
             finished = true;
@@ -885,7 +912,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
         public void onAcquired(Channel ch, boolean reused) {
             acquiring = false;
             if (finished || responseStarted || !ctx.channel().isActive()) {
-                sc.loop(ctx.channel().eventLoop()).pool().discard(ch);
+                loopState().pool().discard(ch);
                 return;
             }
             up = ch;
@@ -1022,7 +1049,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
             if (last) {
                 // The upstream is free once its response is complete, and reusable if our request was too.
                 final boolean reusable = requestDone && upstreamKeepAlive;
-                final UpstreamPool pool = sc.loop(ctx.channel().eventLoop()).pool();
+                final UpstreamPool pool = loopState().pool();
                 if (reusable) {
                     pool.release(u);
                 } else {
@@ -1126,7 +1153,6 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
                 final io.netty.channel.ChannelPipeline dp = ctx.pipeline();
                 for (Class<? extends io.netty.channel.ChannelHandler> c : java.util.List.of(
                         io.netty.handler.codec.http.HttpServerUpgradeHandler.class,
-                        io.netty.handler.codec.http.HttpServerExpectContinueHandler.class,
                         io.netty.handler.flow.FlowControlHandler.class,
                         io.netty.handler.codec.http.HttpServerCodec.class)) {
                     if (dp.get(c) != null) {
@@ -1271,7 +1297,7 @@ public final class Http1ProxyHandler extends ChannelInboundHandlerAdapter {
 
         private void dropUpstream() {
             if (up != null) {
-                sc.loop(ctx.channel().eventLoop()).pool().discard(up);
+                loopState().pool().discard(up);
                 up = null;
             }
         }

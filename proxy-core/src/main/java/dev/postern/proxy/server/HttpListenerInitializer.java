@@ -15,7 +15,6 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpServerCodec;
-import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
 import io.netty.handler.codec.http.HttpServerUpgradeHandler;
 import io.netty.handler.codec.http2.CleartextHttp2ServerUpgradeHandler;
 import io.netty.handler.codec.http2.Http2FrameCodec;
@@ -115,8 +114,16 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 super.decode(ctx, msg, out); // asks shouldHandleUpgradeRequest only for requests with Upgrade
                 if (request) {
                     seen = true;
+                    if (!upgrading && !ctx.isRemoved()) {
+                        // The first request did not upgrade, so no later one may: leave the pipeline, which saves
+                        // a decoder hop for every message of the connection's life (perf/FINDINGS.md §13).
+                        ctx.pipeline().remove(this);
+                    }
                 }
             }
+
+            /** The first request is being upgraded: this handler aggregates it and then removes itself. */
+            private boolean upgrading;
 
             /**
              * Only h2c upgrades are Postern's; others (WebSocket) go to the backend untouched. Only from HTTP/1.1
@@ -129,7 +136,7 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                 // stays HTTP/1.1 and gets its 400 there, instead of failing the HTTP/2 conversion of its head
                 // (found by RequestHeadFuzzTest). Only the connection's first request: a pipelined upgrade behind a
                 // request that was refused and is closing the connection failed inside the HTTP/2 codec.
-                return !seen && req.protocolVersion().equals(io.netty.handler.codec.http.HttpVersion.HTTP_1_1)
+                upgrading = !seen && req.protocolVersion().equals(io.netty.handler.codec.http.HttpVersion.HTTP_1_1)
                         && req.headers().containsValue(io.netty.handler.codec.http.HttpHeaderNames.UPGRADE,
                         Http2CodecUtilNames.H2C, true)
                         && Http1ProxyHandler.acceptableHead(req)
@@ -138,6 +145,7 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
                         // mid-body was an error in the log), and h2c upgrades carry none in practice
                         && !io.netty.handler.codec.http.HttpUtil.isTransferEncodingChunked(req)
                         && io.netty.handler.codec.http.HttpUtil.getContentLength(req, 0L) == 0;
+                return upgrading;
             }
         };
         final CleartextHttp2ServerUpgradeHandler cleartext = new CleartextHttp2ServerUpgradeHandler(http1, upgrade,
@@ -148,7 +156,7 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
     }
 
     private void http1Handlers(ChannelPipeline p) {
-        p.addLast(new HttpServerExpectContinueHandler(), new FlowControlHandler(),
+        p.addLast(new FlowControlHandler(),
                 new Http1ProxyHandler(context, key, tls));
     }
 
@@ -359,8 +367,7 @@ public final class HttpListenerInitializer extends ChannelInitializer<Channel> {
             if (codec != null) {
                 p.addBefore(codec.name(), "h2-flush", flushConsolidation());
             }
-            for (Class<? extends io.netty.channel.ChannelHandler> c : List.of(HttpServerExpectContinueHandler.class,
-                    FlowControlHandler.class, Http1ProxyHandler.class)) {
+            for (Class<? extends io.netty.channel.ChannelHandler> c : List.of(FlowControlHandler.class, Http1ProxyHandler.class)) {
                 if (p.get(c) != null) {
                     p.remove(c);
                 }

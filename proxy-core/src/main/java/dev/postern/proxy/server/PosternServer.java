@@ -93,6 +93,12 @@ public final class PosternServer implements AutoCloseable {
         final int loops = bootstrap.eventLoops() > 0 ? bootstrap.eventLoops()
                 : Runtime.getRuntime().availableProcessors();
         LOG.info("transport {} ({}), {} event loops", transport.name(), transport.reason(), loops);
+        if (!io.netty.util.internal.PlatformDependent.hasUnsafe()) {
+            // Netty 4.2 leaves Unsafe alone on Java 25 unless the JVM allows it; the ./postern launcher does
+            LOG.warn("Netty runs without sun.misc.Unsafe ({}): direct-buffer access is slower; start the JVM with "
+                    + "--sun-misc-unsafe-memory-access=allow", String.valueOf(
+                    io.netty.util.internal.PlatformDependent.getUnsafeUnavailabilityCause()));
+        }
         this.bossGroup = transport.newGroup(1, new DefaultThreadFactory("postern-accept", true));
         this.workerGroup = transport.newGroup(loops, new DefaultThreadFactory("postern-io", true));
         final ForwardedHeaderPolicy policy = new ForwardedHeaderPolicy(bootstrap.xffNumTrustedHops(),

@@ -4,7 +4,9 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.CombinedChannelDuplexHandler;
 import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpResponse;
+import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMessage;
@@ -42,7 +44,7 @@ import java.util.List;
  * <p>The methods of the requests sent are queued so that a response to HEAD is read without a body, as in
  * Netty's {@code HttpClientCodec}, which this replaces. An interim (1xx) response reaches the exchange as a head
  * alone: the empty end Netty's decoder adds after it is dropped, so that it is never taken for the end of the
- * final response.
+ * final response. A final response that arrives whole in one read is passed on as one {@link FullHttpResponse}.
  *
  * <p>Threading: the connection's event loop.
  */
@@ -149,6 +151,24 @@ public final class UpstreamCodec extends CombinedChannelDuplexHandler<HttpRespon
                         interim = false;
                         ReferenceCountUtil.release(out.remove(i--));
                     }
+                }
+            }
+            merge(out, first);
+        }
+
+        /**
+         * A final response whose whole body came in the same read (a small response, or one without a body) goes
+         * on as one {@link FullHttpResponse}: one message through both pipelines, one write and one encode
+         * downstream, where the head and the end would each have been a message of their own.
+         */
+        private static void merge(List<Object> out, int first) {
+            for (int i = first; i + 1 < out.size(); i++) {
+                if (out.get(i) instanceof HttpResponse r && !(r instanceof FullHttpResponse)
+                        && r.decoderResult().isSuccess() && r.status().codeClass() != HttpStatusClass.INFORMATIONAL
+                        && out.get(i + 1) instanceof LastHttpContent end && end.decoderResult().isSuccess()) {
+                    out.set(i, new DefaultFullHttpResponse(r.protocolVersion(), r.status(), end.content(),
+                            r.headers(), end.trailingHeaders()));
+                    out.remove(i + 1);
                 }
             }
         }

@@ -3,7 +3,6 @@ package dev.postern.proxy.upstream;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.HttpObject;
-import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 
 /**
@@ -13,6 +12,12 @@ import io.netty.util.ReferenceCountUtil;
 final class UpstreamHandler extends ChannelInboundHandlerAdapter {
     private UpstreamListener owner;
     private boolean closedNotified;
+    /** The pool key of an HTTP/1.1 connection, set by the pool when it connects; null on HTTP/2 streams. */
+    PoolKey key;
+    /** The breaker state of the connection's cluster on its loop, set with {@link #key}. */
+    UpstreamPool.ClusterState cluster;
+    /** When the connection last went idle in the pool ({@link System#nanoTime()}). */
+    long idleSince;
 
     void owner(UpstreamListener l) {
         this.owner = l;
@@ -57,13 +62,6 @@ final class UpstreamHandler extends ChannelInboundHandlerAdapter {
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         ctx.close();
         notifyClosed(cause);
-    }
-
-    @Override
-    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-        if (evt instanceof IdleStateEvent && owner == null) {
-            ctx.close();
-        }
     }
 
     private void notifyClosed(Throwable cause) {
