@@ -70,6 +70,7 @@ final class Libcrypto {
     private final MethodHandle setRsaPadding;
     private final MethodHandle setRsaPssSaltLen;
     private final MethodHandle errGetError;
+    private final MethodHandle errClearError;
     private final MethodHandle errErrorStringN;
     /** The {@code const EVP_MD *} of each {@link Digest}, by ordinal (static objects in libcrypto). */
     private final MemorySegment[] digests;
@@ -92,6 +93,7 @@ final class Libcrypto {
         setRsaPssSaltLen = bind(linker, lookup, "EVP_PKEY_CTX_set_rsa_pss_saltlen",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         errGetError = bind(linker, lookup, "ERR_get_error", FunctionDescriptor.of(JAVA_LONG));
+        errClearError = bind(linker, lookup, "ERR_clear_error", FunctionDescriptor.ofVoid());
         errErrorStringN = bind(linker, lookup, "ERR_error_string_n",
                 FunctionDescriptor.ofVoid(JAVA_LONG, ADDRESS, JAVA_LONG));
         digests = new MemorySegment[Digest.values().length];
@@ -132,11 +134,17 @@ final class Libcrypto {
             final MemorySegment der = a.allocateFrom(JAVA_BYTE, pkcs8);
             final MemorySegment cursor = a.allocate(ADDRESS);
             cursor.set(ADDRESS, 0, der);
-            final MemorySegment key = (MemorySegment) d2iAutoPrivateKey.invokeExact(MemorySegment.NULL, cursor,
-                    (long) pkcs8.length);
+            final MemorySegment key;
+            try {
+                key = (MemorySegment) d2iAutoPrivateKey.invokeExact(MemorySegment.NULL, cursor, (long) pkcs8.length);
+            } finally {
+                der.fill((byte) 0); // the key's DER copy does not outlive the call
+            }
             if (key.equals(MemorySegment.NULL)) {
                 throw new IllegalArgumentException("libcrypto cannot read the private key: " + errors());
             }
+            // Trying the decoders in turn can leave errors queued on this thread even on success.
+            errClearError.invokeExact();
             final int id = (int) pkeyBaseId.invokeExact(key);
             if (id != EVP_PKEY_RSA) {
                 pkeyFree.invokeExact(key);

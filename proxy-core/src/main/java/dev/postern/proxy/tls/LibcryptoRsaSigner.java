@@ -92,16 +92,24 @@ final class LibcryptoRsaSigner implements OpenSslPrivateKeyMethod {
         requireNonNull(source, "source");
         requireNonNull(signatures, "signatures");
         final Libcrypto lib = Libcrypto.instance();
-        if (lib == null || !(privateKey instanceof RSAPrivateKey) || privateKey.getEncoded() == null) {
+        if (lib == null || !(privateKey instanceof RSAPrivateKey)) {
+            return null;
+        }
+        final byte[] pkcs8 = privateKey.getEncoded();
+        if (pkcs8 == null) {
+            LOG.warn("{}: RSA signatures stay with BoringSSL, the key has no PKCS#8 encoding to hand to libcrypto",
+                    source);
             return null;
         }
         final LibcryptoRsaSigner s;
         try {
-            s = new LibcryptoRsaSigner(lib, lib.loadRsaKey(privateKey.getEncoded()), source, signatures);
+            s = new LibcryptoRsaSigner(lib, lib.loadRsaKey(pkcs8), source, signatures);
         } catch (RuntimeException e) {
             LOG.warn("{}: RSA signatures stay with BoringSSL, libcrypto cannot use the key: {}", source,
                     e.getMessage());
             return null;
+        } finally {
+            java.util.Arrays.fill(pkcs8, (byte) 0);
         }
         try {
             s.selfCheck(certificate);
