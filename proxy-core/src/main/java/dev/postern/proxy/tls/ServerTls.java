@@ -29,7 +29,6 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 
-
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -154,7 +153,10 @@ public final class ServerTls implements AutoCloseable {
         return true;
     }
 
-    /** Who signs for RSA keys: libcrypto when asked for and loaded, else BoringSSL. */
+    /**
+     * Who signs for RSA keys: libcrypto when asked for and loaded (per key, after its self-check), else
+     * {@code BORINGSSL}, which means the provider's own signing (the JDK's with {@code postern.tls.forceJdk}).
+     */
     public RsaSigner rsaSigner() {
         return libcryptoRsa ? RsaSigner.LIBCRYPTO : RsaSigner.BORINGSSL;
     }
