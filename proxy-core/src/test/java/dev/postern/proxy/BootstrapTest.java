@@ -108,6 +108,19 @@ class BootstrapTest {
     }
 
     @Test
+    void readsTheRsaSigner(@TempDir Path dir) throws Exception {
+        assertEquals(dev.postern.proxy.tls.ServerTls.RsaSigner.LIBCRYPTO, read(dir, "accessLog: false\n").tls()
+                .rsaSigner());
+        assertEquals(dev.postern.proxy.tls.ServerTls.RsaSigner.BORINGSSL, read(dir, "tls: {rsaSigner: boringssl}\n")
+                .tls().rsaSigner());
+        assertEquals(dev.postern.proxy.tls.ServerTls.RsaSigner.LIBCRYPTO, read(dir, "tls: {rsaSigner: libcrypto}\n")
+                .tls().rsaSigner());
+        final String m = assertThrows(IllegalArgumentException.class, () -> read(dir, "tls: {rsaSigner: openssl}\n"))
+                .getMessage();
+        assertTrue(m.contains("tls.rsaSigner: must be libcrypto or boringssl, got openssl"), m);
+    }
+
+    @Test
     void requiredTproxyThatCannotRunRefusesToStartWithTheReason() {
         // The nio transport has no IP_TRANSPARENT: a reason that holds on every machine.
         final Bootstrap b = Bootstrap.defaults().withAdminPort(0).withTransport("nio")

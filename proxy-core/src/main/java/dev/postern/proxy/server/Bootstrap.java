@@ -40,7 +40,7 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
  *     datagram either way (default 60 s, Envoy's UDP proxy default)
  * @param udpMaxSessions the most UDP sessions per listener socket; datagrams that would open one more are
  *     dropped and counted (default 16384)
- * @param tls the {@code tls} section: session ticket key rotation
+ * @param tls the {@code tls} section: session ticket key rotation, the RSA signer
  * @param tcpSplice {@code tcp.splice}: relay plain TCPRoute connections with splice(2) through a pipe (zero-copy,
  *     epoll only) instead of copying through the JVM (default false; see docs/decisions.md)
  */
@@ -57,10 +57,13 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
      *
      * @param sessionTicketKeyRotation how often a new session ticket key is made (default 1 h); the previous key
      *     still decrypts, so a ticket resumes for one to two periods
+     * @param rsaSigner who makes the RSA signatures of full handshakes: {@code libcrypto} (default; the system's
+     *     OpenSSL 3, when it loads and passes a self-check per key) or {@code boringssl}
      */
-    public record Tls(Duration sessionTicketKeyRotation) {
+    public record Tls(Duration sessionTicketKeyRotation, dev.postern.proxy.tls.ServerTls.RsaSigner rsaSigner) {
         /** The defaults. */
-        public static final Tls DEFAULTS = new Tls(Duration.ofHours(1));
+        public static final Tls DEFAULTS = new Tls(Duration.ofHours(1),
+                dev.postern.proxy.tls.ServerTls.RsaSigner.LIBCRYPTO);
     }
 
     /** Returns a copy with other TLS settings. */
@@ -72,14 +75,21 @@ public record Bootstrap(String adminAddress, int adminPort, String controllerNam
     }
 
     private static Tls tls(Path file, Map<?, ?> m) {
-        known(file, "tls", m, Set.of("sessionTicketKeyRotation"));
+        known(file, "tls", m, Set.of("sessionTicketKeyRotation", "rsaSigner"));
         final Duration r = duration(file, m, "tls.sessionTicketKeyRotation", "sessionTicketKeyRotation",
                 Tls.DEFAULTS.sessionTicketKeyRotation());
         if (r.compareTo(Duration.ofSeconds(1)) < 0) {
             throw new IllegalArgumentException(file + ": tls.sessionTicketKeyRotation: must be at least 1s, got "
                     + m.get("sessionTicketKeyRotation"));
         }
-        return new Tls(r);
+        final String signer = str(m, "rsaSigner", Tls.DEFAULTS.rsaSigner().label());
+        final dev.postern.proxy.tls.ServerTls.RsaSigner rs = switch (signer) {
+            case "libcrypto" -> dev.postern.proxy.tls.ServerTls.RsaSigner.LIBCRYPTO;
+            case "boringssl" -> dev.postern.proxy.tls.ServerTls.RsaSigner.BORINGSSL;
+            default -> throw new IllegalArgumentException(file + ": tls.rsaSigner: must be libcrypto or boringssl, "
+                    + "got " + signer);
+        };
+        return new Tls(r, rs);
     }
 
     /**

@@ -72,7 +72,8 @@ public final class ServerContext {
         this.forwardedPolicy = requireNonNull(forwardedPolicy, "forwardedPolicy");
         this.bootstrap = requireNonNull(bootstrap, "bootstrap");
         this.transport = requireNonNull(transport, "transport");
-        this.serverTls = new ServerTls(bootstrap.tls().sessionTicketKeyRotation());
+        this.serverTls = new ServerTls(bootstrap.tls().sessionTicketKeyRotation(),
+                bootstrap.tls().rsaSigner());
         this.clientTls = new dev.postern.proxy.tls.ClientTls(serverTls.provider());
         final int loops = bootstrap.eventLoops() > 0 ? bootstrap.eventLoops()
                 : Runtime.getRuntime().availableProcessors();
@@ -83,6 +84,8 @@ public final class ServerContext {
         this.leastRequestDefault = "least_request".equals(up.lbPolicy());
         this.metrics = new dev.postern.proxy.observe.Metrics();
         this.metrics.connectionsGauge(downstreamConnections::get);
+        this.metrics.functionCounter("gateway_tls_private_key_signatures", "signer", "libcrypto",
+                serverTls::libcryptoSignatures);
         this.overload = new OverloadMonitor(bootstrap.overload());
         this.metrics.overloadGauge(() -> overload.overloaded() ? 1 : 0);
         this.accessLog = bootstrap.accessLog() ? new dev.postern.proxy.observe.AccessLog(metrics,

@@ -8,14 +8,17 @@ import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.OpenSslContextOption;
 import io.netty.handler.ssl.OpenSslSessionContext;
 import io.netty.handler.ssl.OpenSslSessionTicketKey;
+import io.netty.handler.ssl.OpenSslX509KeyManagerFactory;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
 import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 
 import java.security.SecureRandom;
+import java.security.interfaces.RSAPrivateKey;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.Map;
@@ -24,8 +27,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-
-import javax.net.ssl.SSLException;
+import java.util.concurrent.atomic.LongAdder;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -41,11 +43,29 @@ import org.slf4j.LoggerFactory;
  * {@code ticketKeyRotation}; it encrypts new tickets, and the previous key still decrypts, so a ticket lives at
  * most two rotation periods. (With the JDK provider Postern does not manage ticket keys.)
  *
+ * <p>RSA signatures ({@link RsaSigner}): by default a certificate with an RSA key signs its handshakes with the
+ * system's OpenSSL 3 libcrypto ({@link LibcryptoRsaSigner}, a BoringSSL private-key method), which is about three
+ * times faster than BoringSSL's RSA here; BoringSSL signs when libcrypto.so.3 does not load, when the key fails
+ * the self-check, for ECDSA keys, and with {@code tls.rsaSigner: boringssl}.
+ *
  * <p>Thread-safety: safe from any thread.
  */
 public final class ServerTls implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ServerTls.class);
     private static final SslProvider PROVIDER = chooseProvider();
+    /** Who makes the RSA signatures of full handshakes (bootstrap {@code tls.rsaSigner}). */
+    public enum RsaSigner {
+        /** The system's OpenSSL 3 libcrypto.so.3 through FFM, when it loads and passes the self-check. */
+        LIBCRYPTO,
+        /** BoringSSL's own RSA (netty-tcnative). */
+        BORINGSSL;
+
+        /** The bootstrap spelling: {@code libcrypto} or {@code boringssl}. */
+        public String label() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+    }
+
     /** The default rotation period of session ticket keys. */
     public static final Duration DEFAULT_TICKET_KEY_ROTATION = Duration.ofHours(1);
 
@@ -65,6 +85,11 @@ public final class ServerTls implements AutoCloseable {
     /** The provider of this instance: BoringSSL when it loads, unless {@code -Dpostern.tls.forceJdk=true}. */
     private final SslProvider provider;
 
+    /** True when RSA keys sign through libcrypto (asked for, BoringSSL in use, libcrypto loaded). */
+    private final boolean libcryptoRsa;
+    /** Signatures made by libcrypto for this instance's contexts. */
+    private final LongAdder libcryptoSignatures = new LongAdder();
+
     private static SslProvider chooseProvider() {
         if (OpenSsl.isAvailable()) {
             LOG.info("TLS provider: BoringSSL ({})", OpenSsl.versionString());
@@ -80,8 +105,16 @@ public final class ServerTls implements AutoCloseable {
         this(DEFAULT_TICKET_KEY_ROTATION);
     }
 
-    /** Creates the contexts with session ticket keys rotated every {@code ticketKeyRotation}. */
+    /**
+     * Creates the contexts with session ticket keys rotated every {@code ticketKeyRotation}, RSA signatures by
+     * libcrypto when it is available.
+     */
     public ServerTls(Duration ticketKeyRotation) {
+        this(ticketKeyRotation, RsaSigner.LIBCRYPTO);
+    }
+
+    /** Creates the contexts with session ticket keys rotated every {@code ticketKeyRotation}. */
+    public ServerTls(Duration ticketKeyRotation, RsaSigner rsaSigner) {
         if (Boolean.getBoolean("postern.tls.forceJdk") && PROVIDER != SslProvider.JDK) {
             LOG.error("TLS provider: JDK, forced by -Dpostern.tls.forceJdk=true; BoringSSL is not used, TLS is slower "
                     + "and session ticket keys are not managed");
@@ -89,6 +122,7 @@ public final class ServerTls implements AutoCloseable {
         } else {
             this.provider = PROVIDER;
         }
+        this.libcryptoRsa = chooseRsaSigner(java.util.Objects.requireNonNull(rsaSigner, "rsaSigner"), provider);
         this.ticketKeys = new OpenSslSessionTicketKey[] {newTicketKey()};
         this.rotation = Executors.newSingleThreadScheduledExecutor(r -> {
             final Thread t = new Thread(r, "postern-tls-ticket-keys");
@@ -98,6 +132,38 @@ public final class ServerTls implements AutoCloseable {
         this.ticketKeyRotation = ticketKeyRotation;
         final long ms = Math.max(1, ticketKeyRotation.toMillis());
         rotation.scheduleAtFixedRate(this::rotateTicketKeys, ms, ms, TimeUnit.MILLISECONDS);
+    }
+
+    private static boolean chooseRsaSigner(RsaSigner asked, SslProvider provider) {
+        if (asked == RsaSigner.BORINGSSL) {
+            LOG.info("RSA signatures: BoringSSL (tls.rsaSigner: boringssl)");
+            return false;
+        }
+        if (provider != SslProvider.OPENSSL) {
+            return false; // the JDK provider has no private-key method; it was logged already
+        }
+        if (!LibcryptoRsaSigner.available()) {
+            LOG.warn("RSA signatures: BoringSSL, because {} does not load (tls.rsaSigner: libcrypto needs OpenSSL 3"
+                    + " and --enable-native-access=ALL-UNNAMED): {}", Libcrypto.LIBRARY,
+                    String.valueOf(LibcryptoRsaSigner.unavailabilityCause()));
+            return false;
+        }
+        LOG.info("RSA signatures: system OpenSSL 3 {} (tls.rsaSigner: libcrypto), each key after a self-check",
+                Libcrypto.LIBRARY);
+        return true;
+    }
+
+    /**
+     * Who signs for RSA keys: libcrypto when asked for and loaded (per key, after its self-check), else
+     * {@code BORINGSSL}, which means the provider's own signing (the JDK's with {@code postern.tls.forceJdk}).
+     */
+    public RsaSigner rsaSigner() {
+        return libcryptoRsa ? RsaSigner.LIBCRYPTO : RsaSigner.BORINGSSL;
+    }
+
+    /** RSA signatures made by libcrypto so far (metric {@code gateway_tls_private_key_signatures_total}). */
+    public long libcryptoSignatures() {
+        return libcryptoSignatures.sum();
     }
 
     /** The rotation period of the session ticket keys (bootstrap {@code tls.sessionTicketKeyRotation}). */
@@ -164,8 +230,15 @@ public final class ServerTls implements AutoCloseable {
     private SslContext build(Key k) {
         final CertificateKeyPair p = k.pair();
         try {
-            final SslContextBuilder b = SslContextBuilder.forServer(p.key(),
-                            p.chain().toArray(X509Certificate[]::new))
+            final X509Certificate[] chain = p.chain().toArray(X509Certificate[]::new);
+            final LibcryptoRsaSigner signer = libcryptoRsa && p.key() instanceof RSAPrivateKey
+                    ? LibcryptoRsaSigner.create(p.key(), chain[0], p.source(), libcryptoSignatures) : null;
+            // With the libcrypto signer BoringSSL gets the chain only (a keyless key manager): a private key in
+            // the per-handshake key material would take precedence over the context's private-key method.
+            final SslContextBuilder b = (signer != null
+                    ? SslContextBuilder.forServer(OpenSslX509KeyManagerFactory.newKeyless(chain))
+                            .option(OpenSslContextOption.PRIVATE_KEY_METHOD, signer)
+                    : SslContextBuilder.forServer(p.key(), chain))
                     .sslProvider(provider)
                     .protocols("TLSv1.3", "TLSv1.2")
                     .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
@@ -185,7 +258,7 @@ public final class ServerTls implements AutoCloseable {
             final SslContext c = b.build();
             applyTicketKeys(c, ticketKeys);
             return c;
-        } catch (SSLException e) {
+        } catch (java.security.GeneralSecurityException | java.io.IOException e) {
             throw new IllegalArgumentException("cannot build a TLS context for " + p.source() + ": " + e, e);
         }
     }
