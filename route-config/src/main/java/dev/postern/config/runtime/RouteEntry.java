@@ -31,6 +31,9 @@ public final class RouteEntry {
         }
     }
 
+    /** Shared by the entries without header or query predicates (most of them): one empty array, not two each. */
+    private static final ValuePredicate[] NO_PREDICATES = new ValuePredicate[0];
+
     private final String name;
     private final PathKind pathKind;
     private final String pathValue;
@@ -60,8 +63,8 @@ public final class RouteEntry {
         this.pathValue = pathValue;
         this.pathRegex = pathRegex;
         this.method = method;
-        this.headers = headers.toArray(ValuePredicate[]::new);
-        this.queryParams = queryParams.toArray(ValuePredicate[]::new);
+        this.headers = headers.isEmpty() ? NO_PREDICATES : headers.toArray(ValuePredicate[]::new);
+        this.queryParams = queryParams.isEmpty() ? NO_PREDICATES : queryParams.toArray(ValuePredicate[]::new);
         this.action = action;
     }
 
