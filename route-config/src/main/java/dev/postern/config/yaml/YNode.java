@@ -31,25 +31,25 @@ final class YNode {
         final List<Diagnostic> diagnostics;
         final Map<String, Integer> lines = new LinkedHashMap<>();
         /**
-         * One instance of each scalar string of the file being read: the parsed resources stay in memory between
-         * reloads (FileCache), and at 10,000 routes the same namespaces, Service names, path values and match
-         * types repeat thousands of times.
+         * Values shared by the resources of the file being read: one instance of each scalar string, and the
+         * field-line arrays of each resource shape (SourceInfo.read). The parsed resources stay in memory between
+         * reloads (FileCache), and at 10,000 routes the same namespaces, Service names, path values, match types
+         * and resource shapes repeat thousands of times.
          */
-        private final Map<String, String> strings;
+        final Map<Object, Object> shared;
         /** Bounds the work done on one resource, so that aliases cannot expand into a bomb. */
         int budget = 200_000;
 
-        Ctx(String file, String kind, List<Diagnostic> diagnostics, Map<String, String> strings) {
+        Ctx(String file, String kind, List<Diagnostic> diagnostics, Map<Object, Object> shared) {
             this.file = file;
             this.kind = kind;
             this.diagnostics = diagnostics;
-            this.strings = strings;
+            this.shared = shared;
         }
 
         /** The file's one instance of {@code s}. */
         String canonical(String s) {
-            final String prev = strings.putIfAbsent(s, s);
-            return prev == null ? s : prev;
+            return (String) shared.computeIfAbsent(s, x -> x);
         }
 
         void report(Severity severity, int line, String field, String reason, String message) {

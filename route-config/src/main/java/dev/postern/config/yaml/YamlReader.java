@@ -142,13 +142,13 @@ public final class YamlReader {
         opts.setCodePointLimit(MAX_FILE_CHARS);
         opts.setAllowDuplicateKeys(false);
         final Yaml yaml = new Yaml(opts);
-        final Map<String, String> strings = new HashMap<>();
+        final Map<Object, Object> shared = new HashMap<>();
         try (Reader r = new StringReader(text)) {
             final java.util.Iterator<Node> docs = yaml.composeAll(r).iterator();
             while (docs.hasNext()) {
                 final Node doc = docs.next();
                 if (doc != null) {
-                    readDocumentGuarded(file, doc, out, diags, strings);
+                    readDocumentGuarded(file, doc, out, diags, shared);
                 }
             }
         } catch (MarkedYAMLException e) {
@@ -173,9 +173,9 @@ public final class YamlReader {
      * trace. The fuzz target of the loader fails on any such diagnostic.
      */
     private static void readDocumentGuarded(String file, Node doc, List<Resource> out, List<Diagnostic> diags,
-                                            Map<String, String> strings) {
+                                            Map<Object, Object> shared) {
         try {
-            readDocument(file, doc, out, diags, strings);
+            readDocument(file, doc, out, diags, shared);
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "bug reading " + file + " at line " + (doc.getStartMark() == null
                     ? 0 : doc.getStartMark().getLine() + 1), e);
@@ -207,8 +207,8 @@ public final class YamlReader {
     }
 
     private static void readDocument(String file, Node doc, List<Resource> out, List<Diagnostic> diags,
-                                     Map<String, String> strings) {
-        final YNode.Ctx probe = new YNode.Ctx(file, "", diags, strings);
+                                     Map<Object, Object> shared) {
+        final YNode.Ctx probe = new YNode.Ctx(file, "", diags, shared);
         final YNode root = new YNode(probe, doc, "");
         if (!root.present()) {
             return; // an empty document ("---" with nothing after it)
@@ -227,12 +227,12 @@ public final class YamlReader {
         }
         if (kind.equals("List") && apiVersion.equals("v1")) {
             for (YNode item : root.get("items").list()) {
-                readDocument(file, item.raw(), out, diags, strings);
+                readDocument(file, item.raw(), out, diags, shared);
             }
             return;
         }
         final String group = apiVersion.contains("/") ? apiVersion.substring(0, apiVersion.indexOf('/')) : "";
-        final YNode.Ctx ctx = new YNode.Ctx(file, kind, diags, strings);
+        final YNode.Ctx ctx = new YNode.Ctx(file, kind, diags, shared);
         final YNode n = new YNode(ctx, doc, "");
         final int before = diags.size();
         try {
@@ -292,7 +292,7 @@ public final class YamlReader {
     }
 
     private static SourceInfo source(YNode.Ctx ctx, YNode root) {
-        return new SourceInfo(ctx.file, root.line(), ctx.lines);
+        return SourceInfo.read(ctx.file, root.line(), ctx.lines, ctx.shared);
     }
 
     private static final Set<String> TOP = Set.of("apiVersion", "kind", "metadata", "spec", "status");
