@@ -89,6 +89,7 @@ public final class TableDiff {
         final Set<String> endpoints = new HashSet<>();
         // Entries are shared between virtual hosts (a wildcard or hostname-less route is in many): count each once.
         final Set<RouteEntry> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        final Signatures sigs = new Signatures();
         for (PortTable p : t.ports().values()) {
             sockets.add(p.bind() + "/" + p.protocol());
             for (ListenerRoutes l : p.listeners().entries().values()) {
@@ -102,7 +103,7 @@ public final class TableDiff {
                             routes.merge(r.routeKey(), where, Integer::sum);
                         }
                         if (seen.add(r)) {
-                            routes.merge(r.routeKey(), signature(r).hashCode(), Integer::sum);
+                            routes.merge(r.routeKey(), sigs.hash(r), Integer::sum);
                             collectEndpoints(r.action(), endpoints);
                         }
                     }
@@ -112,17 +113,45 @@ public final class TableDiff {
         return new Summary(routes, sockets, endpoints);
     }
 
-    private static String signature(RouteEntry r) {
-        final StringBuilder sb = new StringBuilder(r.describe()).append('|').append(TableDump.action(r.action()));
-        if (r.action() instanceof RouteAction.Forward f) {
-            sb.append('|').append(Arrays.toString(f.cumulativeWeights())).append('|').append(f.filters())
-                    .append('|').append(f.backendFilters()).append('|').append(f.timeouts()).append('|')
-                    .append(f.retry().attempts()).append(Arrays.toString(f.retry().codes()))
-                    .append(f.retry().backoffMs());
-        } else if (r.action() instanceof RouteAction.Redirect rd) {
-            sb.append('|').append(rd);
+    /**
+     * The hash code of an entry's signature string (its predicates, its action with each backend's cluster and
+     * endpoints, filters, timeouts and retry), written into one reused builder. Backends and filter sets are shared
+     * between entries (one Cluster per Service port), so each one's text is made once per summary.
+     */
+    private static final class Signatures {
+        private final StringBuilder sb = new StringBuilder(256);
+        private final Map<Object, String> texts = new IdentityHashMap<>();
+
+        int hash(RouteEntry r) {
+            sb.setLength(0);
+            sb.append(r.describe());
+            switch (r.action()) {
+                case RouteAction.Forward f -> {
+                    for (int i = 0; i < f.backends().size(); i++) {
+                        sb.append('|').append(f.cumulativeWeights()[i]).append(' ')
+                                .append(texts.computeIfAbsent(f.backends().get(i),
+                                        b -> TableDump.backend((Backend) b).toString()));
+                    }
+                    sb.append('|').append(text(f.filters())).append('|');
+                    for (RouteAction.Filters bf : f.backendFilters()) {
+                        sb.append(text(bf)).append(',');
+                    }
+                    sb.append('|').append(f.timeouts()).append('|').append(f.retry().attempts())
+                            .append(Arrays.toString(f.retry().codes())).append(f.retry().backoffMs());
+                }
+                case RouteAction.Redirect rd -> sb.append('|').append(rd);
+                case RouteAction.Direct d -> sb.append('|').append(TableDump.action(d));
+            }
+            int h = 0;
+            for (int i = 0; i < sb.length(); i++) {
+                h = 31 * h + sb.charAt(i);
+            }
+            return h;
         }
-        return sb.toString();
+
+        private String text(RouteAction.Filters f) {
+            return f == null ? "null" : texts.computeIfAbsent(f, Object::toString);
+        }
     }
 
     private static void collectEndpoints(RouteAction a, Set<String> out) {
