@@ -42,4 +42,18 @@ class TableDiffTest {
         assertEquals("routes 1 (+0 -0 ~1), sockets 3 (+0 -0), endpoints 2 (+0 -0)",
                 TableDiff.describe(first, filtered), "a filter change is a change");
     }
+
+    @Test
+    void theKeptSummaryOfTheLastTableGivesTheSameLineAsSummarisingAgain() {
+        final var first = PipelineTest.build(R1).table();
+        final var both = PipelineTest.build(R1 + "---\n" + R2).table();
+        final var changed = PipelineTest.build(R1.replace("/one", "/uno") + "---\n" + R2).table();
+        TableDiff.describe(null, first);
+        final String kept = TableDiff.describe(first, both); // first's summary is the kept one
+        TableDiff.describe(null, changed); // now changed's is
+        assertEquals(kept, TableDiff.describe(first, both), "first summarised again");
+        assertEquals("routes 2 (+1 -0 ~0), sockets 3 (+0 -0), endpoints 2 (+0 -0)", kept);
+        assertEquals("routes 2 (+0 -0 ~1), sockets 3 (+0 -0), endpoints 2 (+0 -0)", TableDiff.describe(both, changed));
+        assertEquals("routes 2 (+0 -0 ~1), sockets 3 (+0 -0), endpoints 2 (+0 -0)", TableDiff.describe(changed, both));
+    }
 }

@@ -16,15 +16,40 @@ import java.util.Set;
  */
 final class FieldLines extends AbstractMap<String, Integer> {
     private final String[] keys;
+    /** Each key's line minus {@code base}: resources of the same shape in one file share these arrays. */
     private final int[] lines;
+    private final int base;
 
-    private FieldLines(String[] keys, int[] lines) {
+    /** The arrays of one resource, compared by content so that a file's same-shaped resources share one. */
+    private record Shape(String[] keys, int[] lines) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Shape s && Arrays.equals(keys, s.keys) && Arrays.equals(lines, s.lines);
+        }
+
+        @Override
+        public int hashCode() {
+            return 31 * Arrays.hashCode(keys) + Arrays.hashCode(lines);
+        }
+    }
+
+    private FieldLines(String[] keys, int[] lines, int base) {
         this.keys = keys;
         this.lines = lines;
+        this.base = base;
     }
 
     /** Copies a map of field paths to lines. */
     static Map<String, Integer> of(Map<String, Integer> m) {
+        return of(m, 0, null);
+    }
+
+    /**
+     * Copies a map of field paths to lines, sharing the arrays with an earlier resource of the same shape (the
+     * same paths at the same distances from {@code base}) found in {@code shared}, which it adds to (null: no
+     * sharing).
+     */
+    static Map<String, Integer> of(Map<String, Integer> m, int base, Map<Object, Object> shared) {
         if (m.isEmpty()) {
             return Map.of();
         }
@@ -36,9 +61,13 @@ final class FieldLines extends AbstractMap<String, Integer> {
         Arrays.sort(k);
         final int[] l = new int[k.length];
         for (int j = 0; j < k.length; j++) {
-            l[j] = m.get(k[j]);
+            l[j] = m.get(k[j]) - base;
         }
-        return new FieldLines(k, l);
+        Shape s = new Shape(k, l);
+        if (shared != null) {
+            s = (Shape) shared.computeIfAbsent(s, x -> x);
+        }
+        return new FieldLines(s.keys(), s.lines(), base);
     }
 
     @Override
@@ -47,7 +76,7 @@ final class FieldLines extends AbstractMap<String, Integer> {
             return null;
         }
         final int i = Arrays.binarySearch(keys, s);
-        return i >= 0 ? lines[i] : null;
+        return i >= 0 ? lines[i] + base : null;
     }
 
     @Override
@@ -79,7 +108,7 @@ final class FieldLines extends AbstractMap<String, Integer> {
                             throw new NoSuchElementException();
                         }
                         final int j = i++;
-                        return Map.entry(keys[j], lines[j]);
+                        return Map.entry(keys[j], lines[j] + base);
                     }
                 };
             }

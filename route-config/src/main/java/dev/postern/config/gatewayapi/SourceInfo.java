@@ -16,6 +16,14 @@ public record SourceInfo(String file, int line, Map<String, Integer> fieldLines)
         fieldLines = fieldLines instanceof FieldLines ? fieldLines : FieldLines.of(fieldLines);
     }
 
+    /**
+     * A source read from a file, whose field-line arrays are shared with the file's earlier resources of the same
+     * shape through {@code shared} (one map per file read; it keeps them).
+     */
+    public static SourceInfo read(String file, int line, Map<String, Integer> fieldLines, Map<Object, Object> shared) {
+        return new SourceInfo(file, line, FieldLines.of(fieldLines, line, shared));
+    }
+
     /** A source for resources built in code rather than read from a file. */
     public static SourceInfo synthetic(String what) {
         return new SourceInfo(what, 0, Map.of());

@@ -79,39 +79,46 @@ public final class TableDump {
                     prev = f.cumulativeWeights()[i];
                     final Map<String, Object> b = new LinkedHashMap<>();
                     b.put("weight", w);
-                    switch (f.backends().get(i)) {
-                        case Backend.Forward c -> {
-                            b.put("cluster", c.cluster().name());
-                            b.put("protocol", c.cluster().protocol().name());
-                            if (c.cluster().loadBalancing() != Cluster.LoadBalancing.DEFAULT) {
-                                b.put("loadBalancing", c.cluster().loadBalancing().name());
-                            }
-                            b.put("endpoints", new ArrayList<>(c.cluster().endpoints().stream().map(Endpoint::toString)
-                            .toList()));
-                            final dev.postern.config.tls.UpstreamTls t = c.cluster().tls();
-                            if (t != null) {
-                                final Map<String, Object> tm = new LinkedHashMap<>();
-                                tm.put("policy", t.policy());
-                                tm.put("sni", t.sni());
-                                tm.put("trust", t.systemTrust() ? "System" : t.trustAnchors().size() + " CA");
-                                if (!t.subjectAltNames().isEmpty()) {
-                                    tm.put("subjectAltNames", new ArrayList<>(t.subjectAltNames()));
-                                }
-                                if (t.invalid() != null) {
-                                    tm.put("invalid", t.invalid());
-                                }
-                                b.put("tls", tm);
-                            }
-                        }
-                        case Backend.Invalid inv -> {
-                            b.put("invalid", inv.reason());
-                            b.put("status", inv.status());
-                        }
-                    }
+                    b.putAll(backend(f.backends().get(i)));
                     bs.add(b);
                 }
                 yield ordered("forward", bs);
             }
         };
+    }
+
+    /** One backend of a forward action, without its weight. */
+    static Map<String, Object> backend(Backend backend) {
+        final Map<String, Object> b = new LinkedHashMap<>();
+        switch (backend) {
+            case Backend.Forward c -> {
+                b.put("cluster", c.cluster().name());
+                b.put("protocol", c.cluster().protocol().name());
+                if (c.cluster().loadBalancing() != Cluster.LoadBalancing.DEFAULT) {
+                    b.put("loadBalancing", c.cluster().loadBalancing().name());
+                }
+                b.put("endpoints", new ArrayList<>(c.cluster().endpoints().stream().map(Endpoint::toString)
+                        .toList()));
+                final dev.postern.config.tls.UpstreamTls t = c.cluster().tls();
+                if (t != null) {
+                    final Map<String, Object> tm = new LinkedHashMap<>();
+                    tm.put("policy", t.policy());
+                    tm.put("sni", t.sni());
+                    tm.put("trust", t.systemTrust() ? "System" : t.trustAnchors().size() + " CA");
+                    if (!t.subjectAltNames().isEmpty()) {
+                        tm.put("subjectAltNames", new ArrayList<>(t.subjectAltNames()));
+                    }
+                    if (t.invalid() != null) {
+                        tm.put("invalid", t.invalid());
+                    }
+                    b.put("tls", tm);
+                }
+            }
+            case Backend.Invalid inv -> {
+                b.put("invalid", inv.reason());
+                b.put("status", inv.status());
+            }
+        }
+        return b;
     }
 }

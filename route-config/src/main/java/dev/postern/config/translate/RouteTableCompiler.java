@@ -150,7 +150,10 @@ public final class RouteTableCompiler {
         if (host.equals("*")) {
             return 0;
         }
-        final int labels = (int) host.chars().filter(c -> c == '.').count() + 1;
+        int labels = 1;
+        for (int i = host.indexOf('.'); i >= 0; i = host.indexOf('.', i + 1)) {
+            labels++;
+        }
         return host.startsWith("*.") ? labels : 1000 + labels;
     }
 

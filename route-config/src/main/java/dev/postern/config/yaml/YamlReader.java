@@ -142,12 +142,13 @@ public final class YamlReader {
         opts.setCodePointLimit(MAX_FILE_CHARS);
         opts.setAllowDuplicateKeys(false);
         final Yaml yaml = new Yaml(opts);
+        final Map<Object, Object> shared = new HashMap<>();
         try (Reader r = new StringReader(text)) {
             final java.util.Iterator<Node> docs = yaml.composeAll(r).iterator();
             while (docs.hasNext()) {
                 final Node doc = docs.next();
                 if (doc != null) {
-                    readDocumentGuarded(file, doc, out, diags);
+                    readDocumentGuarded(file, doc, out, diags, shared);
                 }
             }
         } catch (MarkedYAMLException e) {
@@ -171,9 +172,10 @@ public final class YamlReader {
      * {@code InternalError}, the build is rejected and the last good table stays), and is logged with its stack
      * trace. The fuzz target of the loader fails on any such diagnostic.
      */
-    private static void readDocumentGuarded(String file, Node doc, List<Resource> out, List<Diagnostic> diags) {
+    private static void readDocumentGuarded(String file, Node doc, List<Resource> out, List<Diagnostic> diags,
+                                            Map<Object, Object> shared) {
         try {
-            readDocument(file, doc, out, diags);
+            readDocument(file, doc, out, diags, shared);
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "bug reading " + file + " at line " + (doc.getStartMark() == null
                     ? 0 : doc.getStartMark().getLine() + 1), e);
@@ -204,8 +206,9 @@ public final class YamlReader {
         }
     }
 
-    private static void readDocument(String file, Node doc, List<Resource> out, List<Diagnostic> diags) {
-        final YNode.Ctx probe = new YNode.Ctx(file, "", diags);
+    private static void readDocument(String file, Node doc, List<Resource> out, List<Diagnostic> diags,
+                                     Map<Object, Object> shared) {
+        final YNode.Ctx probe = new YNode.Ctx(file, "", diags, shared);
         final YNode root = new YNode(probe, doc, "");
         if (!root.present()) {
             return; // an empty document ("---" with nothing after it)
@@ -224,12 +227,12 @@ public final class YamlReader {
         }
         if (kind.equals("List") && apiVersion.equals("v1")) {
             for (YNode item : root.get("items").list()) {
-                readDocument(file, item.raw(), out, diags);
+                readDocument(file, item.raw(), out, diags, shared);
             }
             return;
         }
         final String group = apiVersion.contains("/") ? apiVersion.substring(0, apiVersion.indexOf('/')) : "";
-        final YNode.Ctx ctx = new YNode.Ctx(file, kind, diags);
+        final YNode.Ctx ctx = new YNode.Ctx(file, kind, diags, shared);
         final YNode n = new YNode(ctx, doc, "");
         final int before = diags.size();
         try {
@@ -289,7 +292,7 @@ public final class YamlReader {
     }
 
     private static SourceInfo source(YNode.Ctx ctx, YNode root) {
-        return new SourceInfo(ctx.file, root.line(), ctx.lines);
+        return SourceInfo.read(ctx.file, root.line(), ctx.lines, ctx.shared);
     }
 
     private static final Set<String> TOP = Set.of("apiVersion", "kind", "metadata", "spec", "status");
@@ -477,12 +480,14 @@ public final class YamlReader {
                         codes.add(code);
                     }
                 }
-                retry = new HTTPRouteRule.Retry(codes, t.get("attempts").integer(), t.get("backoff").str());
+                retry = new HTTPRouteRule.Retry(List.copyOf(codes), t.get("attempts").integer(),
+                        t.get("backoff").str());
             }
-            rules.add(new HTTPRouteRule(r.get("name").str(), matches, filters(r.get("filters")), backends,
-                    timeouts, retry));
+            rules.add(new HTTPRouteRule(r.get("name").str(), List.copyOf(matches), filters(r.get("filters")),
+                    List.copyOf(backends), timeouts, retry));
         }
-        return new HTTPRoute(apiVersion, meta, source(ctx, n), parents, spec.get("hostnames").strings(), rules);
+        return new HTTPRoute(apiVersion, meta, source(ctx, n), parents, spec.get("hostnames").strings(),
+                List.copyOf(rules));
     }
 
     private static List<ParentReference> parentRefs(YNode list) {
@@ -493,7 +498,7 @@ public final class YamlReader {
                     p.get("namespace").str(), p.get("name").required(), p.get("sectionName").str(),
                     p.get("port").integer()));
         }
-        return parents;
+        return List.copyOf(parents);
     }
 
     private static GRPCRoute grpcRoute(YNode n, String apiVersion, YNode.Ctx ctx) {
@@ -601,7 +606,7 @@ public final class YamlReader {
             out.add(new HTTPRouteMatch.ValueMatch(h.get("type").str("Exact"), h.get("name").required(),
                     h.get("value").str("")));
         }
-        return out;
+        return List.copyOf(out);
     }
 
     private static List<HTTPRouteFilter> filters(YNode list) {
@@ -613,7 +618,7 @@ public final class YamlReader {
                     rewrite(f.get("urlRewrite")), mirror(f.get("requestMirror")), extension(f.get("extensionRef")),
                     cors(f.get("cors"))));
         }
-        return out;
+        return List.copyOf(out);
     }
 
     private static HTTPRouteFilter.HeaderModifier headerModifier(YNode h) {
@@ -629,7 +634,7 @@ public final class YamlReader {
         for (YNode h : list.list()) {
             out.add(new HTTPRouteFilter.Header(h.get("name").required(), h.get("value").str("")));
         }
-        return out;
+        return List.copyOf(out);
     }
 
     private static HTTPRouteFilter.PathModifier pathModifier(YNode p) {
