@@ -226,7 +226,6 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
     }
 
     private static void shutdownOutput(Channel ch) {
-        new Exception("DBG shutdownOutput " + ch + " pending=" + (ch.unsafe().outboundBuffer() == null ? -1 : ch.unsafe().outboundBuffer().totalPendingWriteBytes())).printStackTrace();
         if (ch instanceof io.netty.channel.socket.DuplexChannel d && ch.isActive()) {
             d.shutdownOutput();
         } else {
@@ -240,7 +239,6 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
      * of a 4 MiB echo arrive, on a loaded machine).
      */
     private void closeIfDone() {
-        System.err.println("DBG closeIfDone down=" + downEof + " up=" + upEof);
         if (downEof && upEof) {
             closeAfterWrites(ctx.channel());
             if (up != null) {
@@ -271,7 +269,6 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        new Exception("DBG down exception", cause).printStackTrace();
         ctx.close();
     }
 
@@ -325,13 +322,11 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
 
         @Override
         public void channelInactive(ChannelHandlerContext uctx) {
-            System.err.println("DBG up inactive");
             ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
         }
 
         @Override
         public void exceptionCaught(ChannelHandlerContext uctx, Throwable cause) {
-            new Exception("DBG up exception", cause).printStackTrace();
             uctx.close();
         }
     }
