@@ -1299,6 +1299,16 @@ def goal_rows(h, agg):
     return rows
 
 
+def side_by_side(lefts, rights, fmt_left, fmt_right, blank_left):
+    """Rows of two tables printed side by side (a blank column between), the shorter one padded with blanks."""
+    rows = []
+    for i in range(max(len(lefts), len(rights))):
+        left = fmt_left(lefts[i]) if i < len(lefts) else blank_left
+        right = fmt_right(rights[i]) if i < len(rights) else " | "
+        rows.append("| " + left + " | | " + right + " |")
+    return rows
+
+
 def render_loops(h, started, command):
     """The loops section: Postern with 1 and 2 event loops, unpinned."""
     lp = h.extra["loops"]
@@ -1587,23 +1597,15 @@ def render_profiles(h, agg, started, command):
         n = max(j["samples"], 1)
         lines.append("| top self frames (event loop) | share | | by subsystem | share |")
         lines.append("|---|---|---|---|---|")
-        rows = max(len(j["top_self"]), len(j["subsystems"]))
-        for i in range(rows):
-            left = j["top_self"][i] if i < len(j["top_self"]) else None
-            right = j["subsystems"][i] if i < len(j["subsystems"]) else None
-            lines.append("| " + (f"`{left[0]}` | {100.0 * left[1] / n:.1f}%" if left else " | ") + " | | "
-                         + (f"{right[0]} | {100.0 * right[1] / n:.1f}%" if right else " | ") + " |")
+        lines += side_by_side(j["top_self"], j["subsystems"], lambda x: f"`{x[0]}` | {100.0 * x[1] / n:.1f}%",
+                              lambda x: f"{x[0]} | {100.0 * x[1] / n:.1f}%", " | ")
         lines.append("")
         nn = max(j["native_samples"], 1)
         lines.append("| allocated classes (event loop) | share | ≈ B/req | | in native code | share |")
         lines.append("|---|---|---|---|---|---|")
-        rows = max(len(j["alloc_classes"]), len(j["native"]))
-        for i in range(rows):
-            left = j["alloc_classes"][i] if i < len(j["alloc_classes"]) else None
-            right = j["native"][i] if i < len(j["native"]) else None
-            lines.append("| " + (f"`{left[0]}` | {100.0 * left[1]:.1f}% | {left[1] * p['alloc_bytes_per_req']:,.0f}"
-                                 if left else " | | ") + " | | "
-                         + (f"`{right[0]}` | {100.0 * right[1] / nn:.1f}%" if right else " | ") + " |")
+        lines += side_by_side(j["alloc_classes"], j["native"],
+                              lambda x: f"`{x[0]}` | {100.0 * x[1]:.1f}% | {x[1] * p['alloc_bytes_per_req']:,.0f}",
+                              lambda x: f"`{x[0]}` | {100.0 * x[1] / nn:.1f}%", " | | ")
         if j["alloc_sites"]:
             lines.append("")
             lines.append("Allocation by the first Postern frame of the allocating stack: " + "; ".join(

@@ -20,7 +20,8 @@ import loadbench  # noqa: E402
 
 JAVA = os.environ.get("POSTERN_JAVA", "/usr/lib/jvm/temurin-25-jdk-amd64/bin/java")
 
-# Allocates 400 MiB on a thread named postern-io-test before a recording starts and 64 MiB while it runs.
+# Allocates 400 MiB on a thread named postern-io-test before a recording starts and 64 MiB while it runs, then
+# spins for 300 ms so that the recording's CPU samples reliably land in the program's own frames.
 PROGRAM = """
 import jdk.jfr.Configuration;
 import jdk.jfr.Recording;
@@ -35,6 +36,16 @@ public class Alloc {
         }
     }
 
+    static volatile long spins;
+
+    /** Runs Java code without allocating for {@code ms}, so that CPU samples land in this class. */
+    static void spin(long ms) {
+        final long end = System.nanoTime() + ms * 1_000_000;
+        while (System.nanoTime() < end) {
+            spins++;
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         Thread t = new Thread(() -> {
             try {
@@ -42,6 +53,7 @@ public class Alloc {
                 try (Recording r = new Recording(Configuration.getConfiguration("profile"))) {
                     r.start();
                     allocate(64L << 20);
+                    spin(300);
                     Thread.sleep(200);
                     r.stop();
                     r.dump(Path.of(args[0]));

@@ -263,7 +263,7 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
         }
         drop();
         if (up != null && up.isActive()) {
-            up.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            closeAfterWrites(up);
         }
     }
 
@@ -322,7 +322,7 @@ public final class TcpRelayHandler extends ChannelInboundHandlerAdapter {
 
         @Override
         public void channelInactive(ChannelHandlerContext uctx) {
-            ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            closeAfterWrites(ctx.channel());
         }
 
         @Override

@@ -32,6 +32,7 @@ import java.util.concurrent.TimeUnit;
  * connections made on the same loop. Confined to its loop: no locks, and every method asserts it runs there.
  */
 public final class UpstreamPool {
+    /** The key of a multiplexed HTTP/2 connection (for its error log); HTTP/1.1 connections keep theirs in the handler. */
     static final AttributeKey<PoolKey> KEY = AttributeKey.valueOf("postern.poolKey");
 
     private final int maxConnections;
@@ -194,7 +195,6 @@ public final class UpstreamPool {
         cs.pending++; // a request waiting for its new connection is pending, as in Envoy
         final ChannelFuture f = bootstrap.connect(key.address());
         final Channel ch = f.channel();
-        ch.attr(KEY).set(key);
         metrics.upstreamConnections(1);
         if (ssl != null) {
             // Before the connection is active, so the handshake starts as soon as it is; the pipeline's HTTP
