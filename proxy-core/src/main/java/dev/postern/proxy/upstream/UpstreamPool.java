@@ -32,7 +32,10 @@ import java.util.concurrent.TimeUnit;
  * connections made on the same loop. Confined to its loop: no locks, and every method asserts it runs there.
  */
 public final class UpstreamPool {
-    /** The key of a multiplexed HTTP/2 connection (for its error log); HTTP/1.1 connections keep theirs in the handler. */
+    /**
+     * The key of a multiplexed HTTP/2 connection (for its error log); an HTTP/1.1 connection keeps its key in its
+     * {@link UpstreamHandler}.
+     */
     static final AttributeKey<PoolKey> KEY = AttributeKey.valueOf("postern.poolKey");
 
     private final int maxConnections;
